@@ -1,0 +1,34 @@
+# FedAds: `make demo` runs the local federated demo on real data; `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTOS := $(wildcard proto/fedads/v1/*.proto)
+
+.PHONY: venv proto proto-check demo test clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+fedads/v1/.generated: $(PROTOS) scripts/gen_proto.py $(STAMP)
+	$(PY) scripts/gen_proto.py
+	touch $@
+
+proto: fedads/v1/.generated
+
+proto-check: $(STAMP)
+	$(PY) scripts/gen_proto.py --check
+
+demo: venv proto
+	$(PY) -m deploy.demo $(ARGS)
+
+test: venv proto
+	$(PY) -m pytest $(ARGS)
+
+clean:
+	rm -rf $(VENV) .demo build *.egg-info

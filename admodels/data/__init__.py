@@ -1,0 +1,1 @@
+"""Datasets, site data files, sequence examples and partitioners."""

@@ -1,0 +1,1 @@
+"""Reusable layers: positions, the multifaceted FFN, the Transformer encoder, DIN attention."""

@@ -1,0 +1,154 @@
+"""The full FedAds model: item embeddings → Transformer with multifaceted FFN → DIN → CTR/CVR/value heads."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch import nn
+
+from admodels.layers.din import TargetAttention
+from admodels.layers.encoder import EncoderLayer, causal_mask
+from admodels.layers.multifaceted_ffn import GatingNetwork
+from admodels.layers.positional import sinusoidal_positions
+from admodels.scopes import PRIVATE, declare_scope, parameter_scopes
+
+
+@dataclass
+class ModelConfig:
+    n_items: int
+    dim: int = 32
+    layers: int = 2
+    heads: int = 2
+    ffn_hidden: int = 64
+    groups: int = 4
+    private_rank: int = 4
+    max_seq_len: int = 50
+    dropout: float = 0.1
+    causal: bool = False
+    din_hidden: int = 32
+    head_hidden: int = 64
+    use_din: bool = True
+    use_groups: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+class PrivateUserState(nn.Module):
+    """A site's private parameters: one embedding and one low-rank FFN per local user. Never sent."""
+
+    def __init__(self, config: ModelConfig, n_users: int, seed: int = 0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        d, r = config.dim, config.private_rank
+        self.user_emb = nn.Parameter(torch.randn(n_users, d, generator=gen) * 0.02)
+        self.ffn_down = nn.Parameter(torch.randn(config.layers, n_users, d, r, generator=gen) * (d ** -0.5))
+        # Up-projection starts at zero so a new user's private FFN starts as a no-op.
+        self.ffn_up = nn.Parameter(torch.zeros(config.layers, n_users, r, d))
+        declare_scope(self, PRIVATE)
+
+    @property
+    def n_users(self) -> int:
+        return self.user_emb.shape[0]
+
+
+class ScoreHead(nn.Module):
+    def __init__(self, in_dim: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).squeeze(-1)
+
+
+class FedAdsModel(nn.Module):
+    """Shared (`global` and `group:k`) parameters; private ones come in through a PrivateUserState."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        d = config.dim
+        self.item_emb = nn.Embedding(config.n_items + 1, d, padding_idx=0)
+        nn.init.normal_(self.item_emb.weight, std=0.05)
+        with torch.no_grad():
+            self.item_emb.weight[0].zero_()
+        self.register_buffer("positions", sinusoidal_positions(config.max_seq_len, d), persistent=False)
+        self.emb_drop = nn.Dropout(config.dropout)
+        self.gate = GatingNetwork(d, config.groups)
+        self.layers = nn.ModuleList(EncoderLayer(d, config.heads, config.ffn_hidden, config.groups, config.dropout)
+                                    for _ in range(config.layers))
+        self.final_norm = nn.LayerNorm(d)
+        self.din = TargetAttention(d, config.din_hidden)
+        self.ctr_head = ScoreHead(4 * d, config.head_hidden)
+        self.cvr_head = ScoreHead(4 * d, config.head_hidden)
+        self.value_head = ScoreHead(4 * d, config.head_hidden)
+
+    def shared_scopes(self) -> dict[str, str]:
+        return parameter_scopes(self)
+
+    def encode(self, seq: torch.Tensor, users: torch.Tensor | None, private: PrivateUserState | None):
+        """seq (B, L) item ids left-padded with 0 → hidden (B, L, D), pad mask, user vector (B, D), gate (B, G)."""
+        pad = seq.eq(0)
+        x = self.item_emb(seq)
+        valid = (~pad).unsqueeze(-1).float()
+        summary = (x * valid).sum(1) / valid.sum(1).clamp(min=1.0)
+        user_emb = private.user_emb[users] if private is not None else torch.zeros_like(summary)
+        if self.config.use_groups:
+            gate = self.gate(summary, user_emb)
+        else:
+            gate = torch.full((seq.shape[0], self.config.groups), 1.0 / self.config.groups, device=seq.device)
+        x = self.emb_drop(x * (self.config.dim ** 0.5) + self.positions[-seq.shape[1]:])
+        attn_mask = causal_mask(seq.shape[1], seq.device) if self.config.causal else None
+        # A fully padded row would make attention NaN; let such rows attend to their last slot.
+        pad_for_attn = pad.clone()
+        pad_for_attn[:, -1] = False
+        for i, layer in enumerate(self.layers):
+            down = private.ffn_down[i][users] if private is not None else None
+            up = private.ffn_up[i][users] if private is not None else None
+            x = layer(x, pad_for_attn, attn_mask, gate, down, up)
+        h = self.final_norm(x)
+        user_vec = (h * valid).sum(1) / valid.sum(1).clamp(min=1.0) + user_emb
+        return h, pad, user_vec, gate
+
+    def forward(self, seq: torch.Tensor, candidates: torch.Tensor, users: torch.Tensor | None = None,
+                private: PrivateUserState | None = None) -> dict[str, torch.Tensor]:
+        h, pad, user_vec, gate = self.encode(seq, users, private)
+        cand = self.item_emb(candidates)  # (B, C, D)
+        if self.config.use_din:
+            pooled = self.din(h, pad, cand)
+        else:
+            pooled = user_vec.unsqueeze(1).expand_as(cand)
+        z = torch.cat([pooled, cand, pooled * cand, user_vec.unsqueeze(1).expand_as(cand)], dim=-1)
+        return {"ctr_logit": self.ctr_head(z), "cvr_logit": self.cvr_head(z), "value": self.value_head(z),
+                "gate": gate}
+
+    # --- exchange with the registry (numpy, float32) ---
+    def shared_state(self) -> dict[str, np.ndarray]:
+        return {name: p.detach().cpu().numpy().copy() for name, p in self.named_parameters()}
+
+    def load_shared_state(self, tensors: dict[str, np.ndarray]) -> None:
+        params = dict(self.named_parameters())
+        missing = set(params) - set(tensors)
+        unexpected = set(tensors) - set(params)
+        if missing or unexpected:
+            raise ValueError(f"model state mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        with torch.no_grad():
+            for name, p in params.items():
+                value = torch.from_numpy(np.asarray(tensors[name]))
+                if value.shape != p.shape:
+                    raise ValueError(f"tensor {name!r} has shape {tuple(value.shape)}, model has {tuple(p.shape)}")
+                p.copy_(value)
+
+
+def build_model(config: ModelConfig, seed: int = 0) -> FedAdsModel:
+    torch.manual_seed(seed)
+    return FedAdsModel(config)

@@ -1,0 +1,1 @@
+"""The aggregator: receives update vectors, sums them, publishes weighted averages."""

@@ -1,0 +1,89 @@
+"""One round's aggregation: validated uploads in, one published model version out.
+
+An upload is checked completely (site, token, length, dtype, digest, finite values) before it
+touches the round, so a rejected upload leaves no trace.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from fedads.runtime.hashing import secret_matches, sha256_hex
+from fedads.runtime.layout import UpdateLayout
+from fedads.runtime.registry import ModelRegistry
+
+
+class UploadRejected(Exception):
+    """`kind` maps to a gRPC status: invalid, unauthenticated, permission, precondition, exists, not_found."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class AggregationRound:
+    def __init__(self, round_id: int, base_version: int, participants: dict[str, str], registry: ModelRegistry):
+        self.round_id = round_id
+        self.base_version = base_version
+        self.participants = dict(participants)  # site → sha256 of its upload token
+        self.registry = registry
+        self.manifest, self.base = registry.load(base_version)
+        self.layout = UpdateLayout.from_manifest(self.manifest)
+        self.received: dict[str, np.ndarray] = {}
+        self.digests: dict[str, str] = {}
+        self.closed = False
+        self.lock = threading.Lock()
+
+    def check_header(self, site_id: str, token: str, num_elements: int, dtype: str) -> None:
+        if site_id not in self.participants:
+            raise UploadRejected("permission", f"site {site_id!r} is not a participant of round {self.round_id}")
+        if not secret_matches(token, self.participants[site_id]):
+            raise UploadRejected("unauthenticated", f"upload token of site {site_id} does not match round {self.round_id}")
+        if self.closed:
+            raise UploadRejected("precondition", f"round {self.round_id} no longer accepts uploads")
+        if site_id in self.received:
+            raise UploadRejected("exists", f"site {site_id} already uploaded its update for round {self.round_id}")
+        if dtype != "float32":
+            raise UploadRejected("invalid", f"update dtype {dtype!r} is not supported; send float32")
+        if num_elements != self.layout.length:
+            raise UploadRejected("invalid", f"update has {num_elements} elements; round {self.round_id} "
+                                            f"expects {self.layout.length}")
+
+    def accept(self, site_id: str, token: str, num_elements: int, dtype: str, sha256: str, data: bytes) -> str:
+        self.check_header(site_id, token, num_elements, dtype)
+        if len(data) != num_elements * 4:
+            raise UploadRejected("invalid", f"update carries {len(data)} bytes; the header announced "
+                                            f"{num_elements * 4}")
+        digest = sha256_hex(data)
+        if digest != sha256:
+            raise UploadRejected("invalid", "update bytes do not match the sha256 in the header (corrupted upload)")
+        vector = np.frombuffer(data, dtype="<f4")
+        if not np.isfinite(vector).all():
+            raise UploadRejected("invalid", "update holds NaN or Inf values")
+        weights = self.layout.weights_of(vector)
+        if any(w < 0 for w in weights.values()):
+            raise UploadRejected("invalid", "update has a negative aggregation weight")
+        with self.lock:
+            self.check_header(site_id, token, num_elements, dtype)  # again, under the lock: uploads race
+            self.received[site_id] = vector
+            self.digests[site_id] = digest
+        return digest
+
+    def finalize(self, site_ids: list[str], min_sites: int) -> dict:
+        with self.lock:
+            self.closed = True
+            included = [s for s in site_ids if s in self.received]
+        if len(included) < max(min_sites, 1):
+            raise UploadRejected("precondition", f"only {len(included)} of the {len(site_ids)} named sites have "
+                                                 f"uploaded; min-sites is {min_sites}")
+        total = np.zeros(self.layout.length, dtype=np.float64)
+        for site in included:
+            total += self.received[site]
+        tensors = self.layout.apply(self.base, total)
+        scopes = {t["name"]: t["scope"] for t in self.manifest["tensors"]}
+        manifest = self.registry.publish(
+            tensors, scopes, parent_version=self.base_version, round_id=self.round_id,
+            model_config=self.manifest["model_config"],
+            extras={"sites": included, "weights": self.layout.weights_of(total)})
+        return {"manifest": manifest, "included": included}

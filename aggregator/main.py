@@ -1,0 +1,42 @@
+"""`aggregator`: the FedAds aggregation service."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from aggregator.service import AggregatorCore, AggregatorServicer
+from fedads.runtime.logs import setup_logging
+from fedads.runtime.registry import ModelRegistry
+from fedads.runtime.server import GrpcServer, start_metrics_server
+from fedads.v1 import aggregator_pb2_grpc
+
+log = logging.getLogger("aggregator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aggregator", description="Run the FedAds aggregator (sums updates, publishes models).")
+    p.add_argument("--listen", default="127.0.0.1:7100", help="gRPC listen address (host:port)")
+    p.add_argument("--registry", default="registry", help="model registry folder shared with the coordinator")
+    p.add_argument("--max-update-mb", type=int, default=2048, help="largest update accepted, in MiB")
+    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port on 127.0.0.1 (0: off)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("aggregator", args.log_level)
+    core = AggregatorCore(ModelRegistry(args.registry))
+    server = GrpcServer(max_workers=256)
+    server.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server,
+               AggregatorServicer(core, args.max_update_mb << 20), ["fedads.v1.AggregatorService"])
+    port = server.start(args.listen)
+    start_metrics_server(args.metrics_port)
+    log.info("aggregator listening", extra={"port": port, "registry": args.registry})
+    server.wait_for_signal()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Aggregator gRPC servicer: round lifecycle from the coordinator, chunked uploads from sites."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import grpc
+from prometheus_client import Counter, Histogram
+
+from aggregator.aggregation_round import AggregationRound, UploadRejected
+from fedads.runtime.registry import ModelRegistry, RegistryError, VersionNotFound
+from fedads.runtime.server import abort
+from fedads.v1 import aggregator_pb2 as apb
+from fedads.v1 import aggregator_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+    "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "permission": grpc.StatusCode.PERMISSION_DENIED,
+    "precondition": grpc.StatusCode.FAILED_PRECONDITION,
+    "exists": grpc.StatusCode.ALREADY_EXISTS,
+    "not_found": grpc.StatusCode.NOT_FOUND,
+}
+UPLOADS = Counter("fedads_aggregator_uploads_total", "Update uploads by outcome", ["outcome"])
+UPLOAD_BYTES = Counter("fedads_aggregator_upload_bytes_total", "Bytes of accepted updates")
+FINALIZE_SECONDS = Histogram("fedads_aggregator_finalize_seconds", "Time to aggregate and publish a round")
+
+
+class AggregatorCore:
+    """Rounds by id; the servicer only translates between gRPC and this."""
+
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
+        self.rounds: dict[int, AggregationRound] = {}
+        self.lock = threading.Lock()
+
+    def open_round(self, round_id: int, base_version: int, participants: dict[str, str]) -> AggregationRound:
+        if round_id <= 0 or not participants:
+            raise UploadRejected("invalid", "a round needs a positive id and at least one participant")
+        with self.lock:
+            if round_id in self.rounds:
+                raise UploadRejected("exists", f"round {round_id} is already open")
+        try:
+            rnd = AggregationRound(round_id, base_version, participants, self.registry)
+        except VersionNotFound as exc:
+            raise UploadRejected("not_found", str(exc)) from exc
+        with self.lock:
+            self.rounds[round_id] = rnd
+        return rnd
+
+    def get(self, round_id: int) -> AggregationRound:
+        with self.lock:
+            rnd = self.rounds.get(round_id)
+        if rnd is None:
+            raise UploadRejected("not_found", f"round {round_id} is not open on this aggregator")
+        return rnd
+
+    def finalize(self, round_id: int, site_ids: list[str], min_sites: int) -> dict:
+        result = self.get(round_id).finalize(site_ids, min_sites)
+        with self.lock:
+            self.rounds.pop(round_id, None)
+        return result
+
+    def abort(self, round_id: int) -> bool:
+        with self.lock:
+            return self.rounds.pop(round_id, None) is not None
+
+
+class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
+    def __init__(self, core: AggregatorCore, max_update_bytes: int = 1 << 31):
+        self.core = core
+        self.max_update_bytes = max_update_bytes
+
+    def OpenRound(self, request, context):
+        try:
+            rnd = self.core.open_round(request.round_id, request.base_version,
+                                       {p.site_id: p.upload_token_sha256 for p in request.participants})
+        except UploadRejected as exc:
+            abort(context, CODES[exc.kind], str(exc))
+        log.info("round opened", extra={"round_id": request.round_id, "sites": len(request.participants),
+                                        "vector_length": rnd.layout.length})
+        return apb.OpenRoundResponse(vector_length=rnd.layout.length)
+
+    def UploadUpdate(self, request_iterator, context):
+        try:
+            first = next(request_iterator, None)
+            if first is None or first.WhichOneof("part") != "header":
+                raise UploadRejected("invalid", "an upload stream must start with an UpdateHeader message")
+            h = first.header
+            rnd = self.core.get(h.round_id)
+            rnd.check_header(h.site_id, h.upload_token, h.num_elements, h.dtype)
+            expected = h.num_elements * 4
+            if expected > self.max_update_bytes:
+                raise UploadRejected("invalid", f"update of {expected} bytes exceeds the limit {self.max_update_bytes}")
+            buf = bytearray()
+            for msg in request_iterator:
+                if msg.WhichOneof("part") != "data":
+                    raise UploadRejected("invalid", "only data chunks may follow the header")
+                buf += msg.data
+                if len(buf) > expected:
+                    raise UploadRejected("invalid", f"update carries more than the {expected} bytes announced")
+            digest = rnd.accept(h.site_id, h.upload_token, h.num_elements, h.dtype, h.sha256, bytes(buf))
+        except UploadRejected as exc:
+            UPLOADS.labels(exc.kind).inc()
+            abort(context, CODES[exc.kind], str(exc))
+        UPLOADS.labels("accepted").inc()
+        UPLOAD_BYTES.inc(len(buf))
+        log.info("update accepted", extra={"round_id": h.round_id, "site": h.site_id, "bytes": len(buf)})
+        return apb.UploadReceipt(round_id=h.round_id, site_id=h.site_id, sha256=digest, bytes_received=len(buf))
+
+    def FinalizeRound(self, request, context):
+        try:
+            with FINALIZE_SECONDS.time():
+                result = self.core.finalize(request.round_id, list(request.site_ids), request.min_sites)
+        except UploadRejected as exc:
+            abort(context, CODES[exc.kind], str(exc))
+        except RegistryError as exc:
+            abort(context, grpc.StatusCode.INTERNAL, f"could not publish round {request.round_id}: {exc}")
+        m = result["manifest"]
+        log.info("round published", extra={"round_id": request.round_id, "version": m["version"],
+                                           "sites": result["included"]})
+        return apb.FinalizeRoundResponse(version=m["version"], sha256=m["sha256"],
+                                         included_site_ids=result["included"])
+
+    def AbortRound(self, request, context):
+        aborted = self.core.abort(request.round_id)
+        if aborted:
+            log.warning("round aborted", extra={"round_id": request.round_id, "reason": request.reason})
+        return apb.AbortRoundResponse(aborted=aborted)

@@ -1,0 +1,175 @@
+"""The site agent's protocol loop: enrol, hold the task stream, run tasks, upload, report."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import grpc
+
+from client_agent.config import SiteConfig
+from client_agent.local_store import LocalStore
+from client_agent.site_trainer import SiteTrainer
+from coordinator.site_service import site_credentials
+from fedads.runtime.chunks import iter_chunks
+from fedads.runtime.hashing import sha256_hex
+from fedads.runtime.registry_service import download_model
+from fedads.runtime.server import channel
+from fedads.v1 import aggregator_pb2 as apb
+from fedads.v1 import aggregator_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
+from fedads.v1 import coordinator_pb2 as cpb
+
+log = logging.getLogger(__name__)
+
+AGENT_VERSION = "0.1.0"
+FATAL = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+class AgentStopped(Exception):
+    pass
+
+
+def upload_stream(round_id: int, site_id: str, token: str, data: bytes):
+    yield apb.UpdateChunk(header=apb.UpdateHeader(round_id=round_id, site_id=site_id, upload_token=token,
+                                                  num_elements=len(data) // 4, dtype="float32",
+                                                  sha256=sha256_hex(data)))
+    for _, piece in iter_chunks(data):
+        yield apb.UpdateChunk(data=piece)
+
+
+class SiteAgent:
+    def __init__(self, config: SiteConfig):
+        self.config = config
+        self.store = LocalStore(config.state_dir)
+        self.trainer = SiteTrainer(config.site_id, config.data_file, self.store, config.device, config.threads,
+                                   config.max_targets_per_user, config.eval_negatives, config.eval_seed)
+        self.channel = channel(config.coordinator)
+        self.coordinator = coordinator_pb2_grpc.CoordinatorServiceStub(self.channel)
+        self.registry = registry_pb2_grpc.ModelRegistryServiceStub(self.channel)
+        self._aggregators: dict[str, aggregator_pb2_grpc.AggregatorServiceStub] = {}
+        self._model_cache: tuple[dict, bytes] | None = None
+        self.stop_event = threading.Event()
+        self.metadata: list[tuple[str, str]] = []
+        self._stream = None
+
+    # --- enrolment ---
+    def ensure_enrolled(self) -> None:
+        creds = self.store.credentials()
+        if creds is None or creds["site_id"] != self.config.site_id:
+            token = self.config.token()
+            if not token:
+                raise AgentStopped(f"site {self.config.site_id} is not enrolled and no enrollment token is configured")
+            resp = self.coordinator.Enroll(cpb.EnrollRequest(site_id=self.config.site_id, enrollment_token=token),
+                                           timeout=30, wait_for_ready=True)
+            self.store.save_credentials(resp.site_id, resp.site_secret)
+            creds = {"site_id": resp.site_id, "secret": resp.site_secret}
+            log.info("enrolled", extra={"site": resp.site_id})
+        self.metadata = site_credentials(creds["site_id"], creds["secret"])
+
+    # --- main loop ---
+    def run(self, max_tasks: int | None = None) -> None:
+        self.ensure_enrolled()
+        done, backoff = 0, 0.5
+        while not self.stop_event.is_set():
+            try:
+                stream = self.coordinator.Connect(
+                    cpb.ConnectRequest(agent_version=AGENT_VERSION, num_samples=self.trainer.num_interactions,
+                                       device=str(self.trainer.device)),
+                    metadata=self.metadata, wait_for_ready=True)
+                self._stream = stream
+                log.info("connected to coordinator", extra={"address": self.config.coordinator})
+                for task in stream:
+                    backoff = 0.5
+                    self.handle(task)
+                    done += 1
+                    if max_tasks is not None and done >= max_tasks:
+                        stream.cancel()
+                        return
+                    if self.stop_event.is_set():
+                        stream.cancel()
+                        return
+            except grpc.RpcError as exc:
+                if exc.code() in FATAL:
+                    raise AgentStopped(f"coordinator refused this site: {exc.details()}") from exc
+                if exc.code() == grpc.StatusCode.CANCELLED and self.stop_event.is_set():
+                    return
+                log.warning("task stream lost; reconnecting", extra={"code": exc.code().name, "retry_s": backoff})
+            self.stop_event.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self._stream is not None:
+            self._stream.cancel()
+
+    # --- tasks ---
+    def model(self, version: int) -> tuple[dict, bytes]:
+        if self._model_cache is None or self._model_cache[0]["version"] != version:
+            self._model_cache = download_model(self.registry, version, metadata=self.metadata)
+        return self._model_cache
+
+    def handle(self, task) -> None:
+        if task.deadline_unix and time.time() > task.deadline_unix:
+            log.warning("skipping expired task", extra={"round_id": task.round_id})
+            return
+        try:
+            if task.kind == cpb.TASK_KIND_TRAIN:
+                result = self._train(task)
+            elif task.kind == cpb.TASK_KIND_EVALUATE:
+                result = self._evaluate(task)
+            else:
+                log.warning("ignoring task of unknown kind", extra={"kind": task.kind})
+                return
+        except grpc.RpcError as exc:
+            if exc.code() in FATAL:
+                raise
+            result = cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version,
+                                    ok=False, error=f"{exc.code().name}: {exc.details()}")
+        except Exception as exc:  # noqa: BLE001 - report any local failure instead of dying silently
+            log.exception("task failed", extra={"round_id": task.round_id})
+            result = cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version,
+                                    ok=False, error=f"{type(exc).__name__}: {exc}")
+        self._report(result)
+
+    def _aggregator(self, address: str) -> aggregator_pb2_grpc.AggregatorServiceStub:
+        if address not in self._aggregators:
+            self._aggregators[address] = aggregator_pb2_grpc.AggregatorServiceStub(channel(address))
+        return self._aggregators[address]
+
+    def _train(self, task):
+        manifest, weights = self.model(task.model_version)
+        outcome = self.trainer.train(manifest, weights, task.train, progress=f"round {task.round_id}")
+        data = outcome.vector.astype("<f4").tobytes()
+        receipt = self._aggregator(task.aggregator_address).UploadUpdate(
+            upload_stream(task.round_id, self.config.site_id, task.upload_token, data), timeout=600)
+        digest = sha256_hex(data)
+        if receipt.sha256 != digest:
+            raise RuntimeError("aggregator receipt does not match the uploaded bytes")
+        self.store.record_sent(task.round_id, outcome.vector, {
+            "round_id": task.round_id, "model_version": task.model_version, "sha256": digest,
+            "num_samples": outcome.num_samples, "weights": outcome.weights, "bytes": len(data)})
+        log.info("update uploaded", extra={"round_id": task.round_id, "bytes": len(data),
+                                           "train_s": round(outcome.seconds, 2), "loss": round(outcome.loss, 4)})
+        return cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version, ok=True,
+                              num_samples=outcome.num_samples, train_seconds=outcome.seconds, bytes_sent=len(data),
+                              upload_sha256=digest, train_loss=outcome.loss)
+
+    def _evaluate(self, task):
+        manifest, weights = self.model(task.model_version)
+        m = self.trainer.evaluate(manifest, weights)
+        log.info("evaluated", extra={"round_id": task.round_id, "version": task.model_version, **m})
+        return cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version, ok=True,
+                              metrics=cpb.EvalMetrics(num_users=m["num_users"], hr_at_10=m["hr_at_10"],
+                                                      ndcg_at_10=m["ndcg_at_10"], loss=m["loss"]))
+
+    def _report(self, result) -> None:
+        for attempt in range(5):
+            try:
+                self.coordinator.ReportResult(result, metadata=self.metadata, timeout=30, wait_for_ready=True)
+                return
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    log.warning("result refused", extra={"round_id": result.round_id, "code": exc.code().name,
+                                                         "details": exc.details()})
+                    return
+                time.sleep(0.5 * (attempt + 1))

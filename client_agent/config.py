@@ -1,0 +1,55 @@
+"""Site configuration (`site.toml`). Relative paths are relative to the file's folder."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class SiteConfig:
+    site_id: str
+    coordinator: str
+    data_file: Path
+    state_dir: Path
+    enrollment_token: str = ""
+    enrollment_token_file: Path | None = None
+    device: str = "auto"
+    threads: int = 0               # torch intra-op threads; 0 keeps torch's default
+    max_targets_per_user: int = 0  # cap of training targets per user per epoch (0: all)
+    eval_negatives: int = 99
+    eval_seed: int = 0
+    log_every_batches: int = 0
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SiteConfig":
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"site config {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"site config {path} is not valid TOML: {exc}") from exc
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ConfigError(f"site config {path}: unknown keys {sorted(unknown)}")
+        missing = {"site_id", "coordinator", "data_file", "state_dir"} - set(raw)
+        if missing:
+            raise ConfigError(f"site config {path}: missing keys {sorted(missing)}")
+        base = path.parent
+        for key in ("data_file", "state_dir", "enrollment_token_file"):
+            if raw.get(key):
+                raw[key] = (base / raw[key]).resolve()
+        return cls(**raw)
+
+    def token(self) -> str:
+        if self.enrollment_token:
+            return self.enrollment_token
+        if self.enrollment_token_file and self.enrollment_token_file.exists():
+            return self.enrollment_token_file.read_text().strip()
+        return ""

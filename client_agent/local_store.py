@@ -1,0 +1,71 @@
+"""What a site keeps on its own disk: credentials, private parameters, and a record of what it sent.
+
+Private parameters are saved with safetensors next to the user keys they belong to, and are
+read back only here; no code path hands them to a network call.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from admodels.models.fedads_model import ModelConfig, PrivateUserState
+
+
+def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class LocalStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "sent").mkdir(exist_ok=True)
+
+    # credentials
+    def credentials(self) -> dict | None:
+        path = self.root / "credentials.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def save_credentials(self, site_id: str, secret: str) -> None:
+        _atomic_write(self.root / "credentials.json", json.dumps({"site_id": site_id, "secret": secret}).encode(),
+                      mode=0o600)
+
+    # private parameters
+    def load_private(self, config: ModelConfig, user_keys: np.ndarray, seed: int) -> PrivateUserState:
+        state = PrivateUserState(config, len(user_keys), seed=seed)
+        path = self.root / "private.safetensors"
+        if path.exists():
+            saved = load_file(str(path))
+            same_users = np.array_equal(saved.pop("user_keys").numpy(), user_keys)
+            shapes_match = all(saved[k].shape == v.shape for k, v in state.state_dict().items() if k in saved)
+            if same_users and shapes_match and set(saved) == set(state.state_dict()):
+                state.load_state_dict(saved)
+        return state
+
+    def save_private(self, state: PrivateUserState, user_keys: np.ndarray) -> None:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.state_dict().items()}
+        tensors["user_keys"] = torch.from_numpy(np.asarray(user_keys, dtype=np.int64))
+        tmp = self.root / ".private.safetensors.tmp"
+        save_file(tensors, str(tmp))
+        os.replace(tmp, self.root / "private.safetensors")
+
+    # transparency record of every update that left the site
+    def record_sent(self, round_id: int, vector: np.ndarray, info: dict) -> None:
+        base = self.root / "sent" / f"round-{round_id:06d}"
+        _atomic_write(base.with_suffix(".f32"), np.asarray(vector, dtype="<f4").tobytes())
+        _atomic_write(base.with_suffix(".json"), json.dumps(info, indent=1).encode())
+
+    def sent(self, round_id: int) -> tuple[np.ndarray, dict]:
+        base = self.root / "sent" / f"round-{round_id:06d}"
+        return np.fromfile(base.with_suffix(".f32"), dtype="<f4"), json.loads(base.with_suffix(".json").read_text())

@@ -1,0 +1,91 @@
+"""Local work of a site: train the received model on site data, pack the shared update, evaluate."""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from safetensors.numpy import load as st_load
+
+from admodels.data.sequences import SequenceData
+from admodels.data.site_files import read_site_file
+from admodels.models.fedads_model import FedAdsModel, ModelConfig
+from admodels.training import TrainSettings, evaluate, pick_device, train_local
+from client_agent.local_store import LocalStore
+from fedads.runtime.layout import GLOBAL, UpdateLayout
+
+
+@dataclass
+class TrainOutcome:
+    vector: np.ndarray
+    num_samples: int
+    seconds: float
+    loss: float
+    weights: dict
+
+
+class SiteTrainer:
+    def __init__(self, site_id: str, data_file, store: LocalStore, device: str = "auto", threads: int = 0,
+                 max_targets_per_user: int = 0, eval_negatives: int = 99, eval_seed: int = 0):
+        self.site_id = site_id
+        self.raw = read_site_file(data_file)
+        self.store = store
+        self.device = pick_device(device)
+        if threads:
+            torch.set_num_threads(threads)
+        self.max_targets_per_user = max_targets_per_user
+        self.eval_negatives = eval_negatives
+        self.eval_seed = eval_seed
+        self._data: SequenceData | None = None
+        # A stable per-site seed for private parameter initialisation.
+        self.private_seed = zlib.crc32(site_id.encode())
+
+    @property
+    def num_interactions(self) -> int:
+        return len(self.raw["user"])
+
+    def data_for(self, config: ModelConfig) -> SequenceData:
+        if self._data is None or self._data.n_items != config.n_items or self._data.max_len != config.max_seq_len:
+            r = self.raw
+            self._data = SequenceData.from_arrays(r["user"], r["item"], r["timestamp"], r["rating"],
+                                                  config.n_items, config.max_seq_len)
+        return self._data
+
+    @staticmethod
+    def build_model(manifest: dict, weights: bytes) -> FedAdsModel:
+        config = ModelConfig.from_dict(manifest["model_config"])
+        model = FedAdsModel(config)
+        model.load_shared_state(st_load(weights))  # safetensors: no unpickling of received bytes
+        scopes = model.shared_scopes()
+        declared = {t["name"]: t["scope"] for t in manifest["tensors"]}
+        if scopes != declared:
+            raise ValueError("the received model's parameter scopes differ from this agent's model code")
+        return model
+
+    def train(self, manifest: dict, weights: bytes, train_cfg, progress: str | None = None) -> TrainOutcome:
+        model = self.build_model(manifest, weights)
+        data = self.data_for(model.config)
+        private = self.store.load_private(model.config, data.user_keys, self.private_seed)
+        base = model.shared_state()
+        settings = TrainSettings(epochs=train_cfg.epochs, lr=train_cfg.learning_rate, batch_size=train_cfg.batch_size,
+                                 negatives=train_cfg.negatives, prox_mu=train_cfg.prox_mu,
+                                 seed=train_cfg.seed + self.private_seed,
+                                 max_targets_per_user=self.max_targets_per_user)
+        stats = train_local(model, private, data, settings, self.device, progress=progress)
+        self.store.save_private(private, data.user_keys)
+        trained = model.shared_state()
+        deltas = {k: trained[k] - base[k] for k in base}
+        per_epoch = stats.num_samples // max(settings.epochs, 1)
+        weights_by_scope = {GLOBAL: float(per_epoch)}
+        for k, mass in enumerate(stats.group_mass):
+            weights_by_scope[f"group:{k}"] = float(mass)
+        layout = UpdateLayout.from_manifest(manifest)
+        vector = layout.pack(deltas, weights_by_scope)
+        return TrainOutcome(vector, per_epoch, stats.seconds, stats.loss, weights_by_scope)
+
+    def evaluate(self, manifest: dict, weights: bytes) -> dict:
+        model = self.build_model(manifest, weights)
+        data = self.data_for(model.config)
+        private = self.store.load_private(model.config, data.user_keys, self.private_seed)
+        return evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed, device=self.device)

@@ -1,0 +1,1 @@
+"""The coordinator: enrolment, round scheduling, state in SQL, the model registry endpoint."""

@@ -1,0 +1,32 @@
+"""The coordinator's handle on the aggregator service."""
+from __future__ import annotations
+
+from fedads.runtime.server import channel
+from fedads.v1 import aggregator_pb2 as apb
+from fedads.v1 import aggregator_pb2_grpc
+
+
+class AggregatorClient:
+    def __init__(self, address: str, registry, timeout_s: float = 600.0):
+        self.stub = aggregator_pb2_grpc.AggregatorServiceStub(channel(address))
+        self.registry = registry
+        self.timeout_s = timeout_s
+
+    def open_round(self, round_id: int, base_version: int, token_sha256: dict[str, str]) -> int:
+        resp = self.stub.OpenRound(apb.OpenRoundRequest(
+            round_id=round_id, base_version=base_version,
+            participants=[apb.RoundParticipant(site_id=s, upload_token_sha256=h) for s, h in token_sha256.items()]),
+            timeout=60)
+        return resp.vector_length
+
+    def finalize_round(self, round_id: int, site_ids: list[str], min_sites: int) -> dict:
+        resp = self.stub.FinalizeRound(apb.FinalizeRoundRequest(round_id=round_id, site_ids=site_ids,
+                                                                min_sites=min_sites), timeout=self.timeout_s)
+        manifest = self.registry.manifest(resp.version)
+        if manifest["sha256"] != resp.sha256:
+            raise RuntimeError(f"aggregator reported sha256 {resp.sha256} for version {resp.version}, "
+                               f"registry holds {manifest['sha256']}")
+        return manifest
+
+    def abort_round(self, round_id: int, reason: str) -> None:
+        self.stub.AbortRound(apb.AbortRoundRequest(round_id=round_id, reason=reason[:500]), timeout=30)

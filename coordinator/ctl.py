@@ -1,0 +1,217 @@
+"""`coordinatorctl`: operate a FedAds coordinator (rounds, sites, models)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import grpc
+
+from fedads.runtime.server import channel
+from fedads.v1 import admin_pb2 as pb
+from fedads.v1 import admin_pb2_grpc, common_pb2, registry_pb2, registry_pb2_grpc
+
+TERMINAL = ("COMPLETED", "FAILED")
+
+
+def _round_dict(r: pb.RoundInfo) -> dict:
+    return {"round_id": r.round_id, "state": r.state, "base_version": r.base_version,
+            "result_version": r.result_version, "failure_reason": r.failure_reason, "created_at": r.created_at,
+            "finished_at": r.finished_at, "wall_seconds": round(r.wall_seconds, 3),
+            "config": json.loads(r.config_json or "{}"), "metrics": json.loads(r.metrics_json or "{}"),
+            "participants": [{"site_id": p.site_id, "state": p.state, "num_samples": p.num_samples,
+                              "train_seconds": round(p.train_seconds, 3), "bytes_sent": p.bytes_sent,
+                              "error": p.error, "metrics": json.loads(p.metrics_json or "{}")}
+                             for p in r.participants]}
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def _fmt_metric(metrics: dict, key: str) -> str:
+    return f"{metrics[key]:.4f}" if key in metrics else "-"
+
+
+def _round_rows(rounds: list[dict]) -> list[dict]:
+    return [{"round": r["round_id"], "state": r["state"], "base": r["base_version"],
+             "model": r["result_version"] or "-", "sites": len(r["participants"]),
+             "uploaded": sum(p["state"] in ("UPLOADED", "EVALUATED", "EVAL_FAILED") for p in r["participants"]),
+             "wall_s": f"{r['wall_seconds']:.1f}", "hr@10": _fmt_metric(r["metrics"], "hr_at_10"),
+             "ndcg@10": _fmt_metric(r["metrics"], "ndcg_at_10"), "reason": r["failure_reason"][:60]}
+            for r in rounds]
+
+
+ROUND_COLUMNS = ["round", "state", "base", "model", "sites", "uploaded", "wall_s", "hr@10", "ndcg@10", "reason"]
+
+
+def _print_round(r: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(r, indent=1))
+        return
+    print(_table(_round_rows([r]), ROUND_COLUMNS))
+    print()
+    print(_table([{"site": p["site_id"], "state": p["state"], "samples": p["num_samples"],
+                   "train_s": p["train_seconds"], "bytes_sent": p["bytes_sent"],
+                   "hr@10": _fmt_metric(p["metrics"], "hr_at_10"), "error": p["error"][:60]}
+                  for p in r["participants"]],
+                 ["site", "state", "samples", "train_s", "bytes_sent", "hr@10", "error"]))
+
+
+def cmd_start_round(admin, args) -> int:
+    cfg = pb.RoundConfig(sites=args.sites, fraction=args.fraction, min_sites=args.min_sites, epochs=args.epochs,
+                         learning_rate=args.lr, batch_size=args.batch_size, prox_mu=args.prox_mu,
+                         negatives=args.negatives, seed=args.seed, train_deadline_s=args.deadline_s,
+                         eval_deadline_s=args.eval_deadline_s, weighting=args.weighting)
+    info = admin.StartRound(pb.StartRoundRequest(config=cfg), timeout=60)
+    if not args.wait:
+        _print_round(_round_dict(info), args.json)
+        return 0
+    while info.state not in TERMINAL:
+        time.sleep(0.5)
+        info = admin.GetRound(pb.GetRoundRequest(round_id=info.round_id), timeout=30)
+    _print_round(_round_dict(info), args.json)
+    if info.state == "FAILED":
+        print(f"coordinatorctl: round {info.round_id} failed: {info.failure_reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(admin, args) -> int:
+    s = admin.GetStatus(common_pb2.Empty(), timeout=30)
+    out = {"latest_version": s.latest_version, "sites_enrolled": s.sites_enrolled, "sites_online": s.sites_online,
+           "active_round": _round_dict(s.active_round) if s.active_round.round_id else None,
+           "last_round": _round_dict(s.last_round) if s.last_round.round_id else None}
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    print(f"latest model version: {s.latest_version}")
+    print(f"sites: {s.sites_online} online of {s.sites_enrolled} enrolled")
+    for label in ("active_round", "last_round"):
+        if out[label]:
+            print(f"{label.replace('_', ' ')}:")
+            print(_table(_round_rows([out[label]]), ROUND_COLUMNS))
+    return 0
+
+
+def cmd_rounds(admin, args) -> int:
+    rounds = [_round_dict(r) for r in admin.ListRounds(pb.ListRoundsRequest(limit=args.limit), timeout=30).rounds]
+    print(json.dumps(rounds, indent=1) if args.json else _table(_round_rows(rounds), ROUND_COLUMNS))
+    return 0
+
+
+def cmd_round(admin, args) -> int:
+    _print_round(_round_dict(admin.GetRound(pb.GetRoundRequest(round_id=args.round_id), timeout=30)), args.json)
+    return 0
+
+
+def cmd_clients(admin, args) -> int:
+    clients = [{"site_id": c.site_id, "online": c.online, "revoked": c.revoked, "enrolled_at": c.enrolled_at,
+                "last_seen": c.last_seen, "num_samples": c.num_samples}
+               for c in admin.ListClients(common_pb2.Empty(), timeout=30).clients]
+    print(json.dumps(clients, indent=1) if args.json else
+          _table(clients, ["site_id", "online", "revoked", "num_samples", "enrolled_at", "last_seen"]))
+    return 0
+
+
+def cmd_models(admin, args) -> int:
+    registry = args.registry_stub
+    models = [{"version": m.version, "parent": m.parent_version, "round": m.round_id, "sha256": m.sha256,
+               "size_bytes": m.size_bytes, "created_at": m.created_at, "metrics": json.loads(m.metrics_json or "{}")}
+              for m in registry.ListModels(registry_pb2.ListModelsRequest(), timeout=30).models]
+    if args.json:
+        print(json.dumps(models, indent=1))
+    else:
+        rows = [{**m, "sha256": m["sha256"][:16], "hr@10": _fmt_metric(m["metrics"], "hr_at_10"),
+                 "ndcg@10": _fmt_metric(m["metrics"], "ndcg_at_10")} for m in models]
+        print(_table(rows, ["version", "parent", "round", "sha256", "size_bytes", "hr@10", "ndcg@10", "created_at"]))
+    return 0
+
+
+def cmd_enroll(admin, args) -> int:
+    resp = admin.CreateEnrollment(pb.CreateEnrollmentRequest(site_id=args.site), timeout=30)
+    if args.token_file:
+        fd = os.open(args.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(resp.enrollment_token + "\n")
+    if args.json:
+        print(json.dumps({"site_id": resp.site_id, "enrollment_token": resp.enrollment_token}))
+    elif args.token_file:
+        print(f"enrollment token for {resp.site_id} written to {args.token_file} (valid once)")
+    else:
+        print(resp.enrollment_token)
+    return 0
+
+
+def cmd_revoke(admin, args) -> int:
+    info = admin.RevokeClient(pb.RevokeClientRequest(site_id=args.site), timeout=30)
+    print(json.dumps({"site_id": info.site_id, "revoked": True}) if args.json else f"site {info.site_id} revoked")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="coordinatorctl", description="Operate a FedAds coordinator.")
+    p.add_argument("--coordinator", default=os.environ.get("FEDADS_COORDINATOR", "127.0.0.1:7000"),
+                   help="coordinator address (env FEDADS_COORDINATOR; default 127.0.0.1:7000)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("start-round", help="select sites and run one training round")
+    s.add_argument("--sites", type=int, default=0, help="number of sites to select (default: all online)")
+    s.add_argument("--fraction", type=float, default=0.0, help="fraction of online sites to select")
+    s.add_argument("--min-sites", type=int, default=1, help="quorum: fewer surviving sites fail the round")
+    s.add_argument("--epochs", type=int, default=1, help="local epochs per site")
+    s.add_argument("--lr", type=float, default=1e-3, help="local learning rate")
+    s.add_argument("--batch-size", type=int, default=256)
+    s.add_argument("--prox-mu", type=float, default=0.0, help="FedProx proximal weight")
+    s.add_argument("--negatives", type=int, default=4, help="sampled negatives per training target")
+    s.add_argument("--seed", type=int, default=0, help="seed of site selection and local sampling")
+    s.add_argument("--deadline-s", type=float, default=600.0, help="deadline of the training stage")
+    s.add_argument("--eval-deadline-s", type=float, default=300.0, help="deadline of the evaluation stage")
+    s.add_argument("--weighting", default="samples", help="aggregation weighting (samples)")
+    s.add_argument("--wait", action="store_true", help="wait until the round ends; exit 1 if it failed")
+    s.set_defaults(fn=cmd_start_round)
+    sub.add_parser("status", help="models, sites and the current round").set_defaults(fn=cmd_status)
+    s = sub.add_parser("rounds", help="list recent rounds")
+    s.add_argument("--limit", type=int, default=20)
+    s.set_defaults(fn=cmd_rounds)
+    s = sub.add_parser("round", help="show one round with its participants")
+    s.add_argument("round_id", type=int, nargs="?", default=0, help="round id (default: newest)")
+    s.set_defaults(fn=cmd_round)
+    sub.add_parser("clients", help="list enrolled sites").set_defaults(fn=cmd_clients)
+    sub.add_parser("models", help="list published model versions").set_defaults(fn=cmd_models)
+    s = sub.add_parser("enroll", help="issue a one-time enrolment token for a site")
+    s.add_argument("--site", required=True)
+    s.add_argument("--token-file", help="write the token to this file (mode 0600) instead of printing it")
+    s.set_defaults(fn=cmd_enroll)
+    s = sub.add_parser("revoke", help="revoke a site: its next call is refused")
+    s.add_argument("--site", required=True)
+    s.set_defaults(fn=cmd_revoke)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    ch = channel(args.coordinator)
+    admin = admin_pb2_grpc.AdminServiceStub(ch)
+    args.registry_stub = registry_pb2_grpc.ModelRegistryServiceStub(ch)
+    try:
+        return args.fn(admin, args)
+    except grpc.RpcError as exc:
+        detail = exc.details() or exc.code().name
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            detail = f"coordinator at {args.coordinator} is unreachable ({detail})"
+        print(f"coordinatorctl: error: {exc.code().name}: {detail}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

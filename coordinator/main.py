@@ -1,0 +1,86 @@
+"""`coordinator`: the FedAds coordinator service."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from coordinator.admin_service import AdminServicer
+from coordinator.aggregator_client import AggregatorClient
+from coordinator.rounds import RoundManager
+from coordinator.site_hub import SiteHub
+from coordinator.site_service import CoordinatorServicer
+from coordinator.store import CoordinatorStore, sqlite_url
+from fedads.runtime.logs import setup_logging
+from fedads.runtime.registry import ModelRegistry
+from fedads.runtime.registry_service import ModelRegistryServicer
+from fedads.runtime.server import GrpcServer, start_metrics_server
+from fedads.v1 import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
+
+log = logging.getLogger("coordinator")
+
+
+def publish_initial_model(registry: ModelRegistry, config_path: Path, seed: int) -> dict:
+    from admodels.models.fedads_model import ModelConfig, build_model
+
+    config = ModelConfig.from_dict(json.loads(config_path.read_text()))
+    model = build_model(config, seed=seed)
+    return registry.publish(model.shared_state(), model.shared_scopes(), parent_version=0, round_id=0,
+                            model_config=config.to_dict())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="coordinator", description="Run the FedAds coordinator (rounds, sites, registry).")
+    p.add_argument("--listen", default="127.0.0.1:7000", help="gRPC listen address (host:port)")
+    p.add_argument("--db", default="sqlite:///coordinator.db",
+                   help="SQLAlchemy URL or a SQLite file path (default sqlite:///coordinator.db)")
+    p.add_argument("--registry", default="registry", help="model registry folder shared with the aggregator")
+    p.add_argument("--aggregator", default="127.0.0.1:7100", help="aggregator address used by the coordinator")
+    p.add_argument("--aggregator-public", default="",
+                   help="aggregator address handed to sites (default: same as --aggregator)")
+    p.add_argument("--init-model", type=Path, default=None,
+                   help="model config JSON; publishes version 1 from it when the registry is empty")
+    p.add_argument("--init-seed", type=int, default=0, help="seed of the initial model's parameters")
+    p.add_argument("--reconnect-grace-s", type=float, default=5.0,
+                   help="seconds a participant may be disconnected before it counts as dropped")
+    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port on 127.0.0.1 (0: off)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("coordinator", args.log_level)
+    url = args.db if "://" in args.db else sqlite_url(args.db)
+    store = CoordinatorStore(url)
+    registry = ModelRegistry(args.registry)
+    if not registry.versions() and args.init_model:
+        manifest = publish_initial_model(registry, args.init_model, args.init_seed)
+        log.info("published initial model", extra={"version": manifest["version"], "sha256": manifest["sha256"]})
+    for version in registry.versions():
+        store.record_model(registry.manifest(version))
+    failed = store.fail_interrupted_rounds("coordinator restarted while the round was running")
+    if failed:
+        log.warning("failed interrupted rounds", extra={"rounds": failed})
+    hub = SiteHub()
+    aggregator = AggregatorClient(args.aggregator, registry)
+    rounds = RoundManager(store, hub, aggregator, args.aggregator_public or args.aggregator,
+                          reconnect_grace_s=args.reconnect_grace_s)
+    server = GrpcServer(max_workers=256)
+    server.add(coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
+               CoordinatorServicer(store, hub, rounds), ["fedads.v1.CoordinatorService"])
+    server.add(admin_pb2_grpc.add_AdminServiceServicer_to_server, AdminServicer(store, hub, rounds),
+               ["fedads.v1.AdminService"])
+    server.add(registry_pb2_grpc.add_ModelRegistryServiceServicer_to_server, ModelRegistryServicer(registry),
+               ["fedads.v1.ModelRegistryService"])
+    port = server.start(args.listen)
+    start_metrics_server(args.metrics_port)
+    log.info("coordinator listening", extra={"port": port, "db": url.split("@")[-1], "registry": args.registry})
+    server.wait_for_signal()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

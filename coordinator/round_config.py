@@ -1,0 +1,67 @@
+"""Validated round settings, from the admin RPC's RoundConfig."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+WEIGHTINGS = ("samples",)
+
+
+class RoundConfigError(ValueError):
+    pass
+
+
+@dataclass
+class RoundSettings:
+    sites: int = 0
+    fraction: float = 0.0
+    min_sites: int = 1
+    epochs: int = 1
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    prox_mu: float = 0.0
+    negatives: int = 4
+    seed: int = 0
+    train_deadline_s: float = 600.0
+    eval_deadline_s: float = 300.0
+    weighting: str = "samples"
+
+    @classmethod
+    def from_proto(cls, msg) -> "RoundSettings":
+        d = cls()
+        s = cls(
+            sites=msg.sites, fraction=msg.fraction, min_sites=msg.min_sites or d.min_sites,
+            epochs=msg.epochs or d.epochs, learning_rate=msg.learning_rate or d.learning_rate,
+            batch_size=msg.batch_size or d.batch_size, prox_mu=msg.prox_mu, negatives=msg.negatives or d.negatives,
+            seed=msg.seed, train_deadline_s=msg.train_deadline_s or d.train_deadline_s,
+            eval_deadline_s=msg.eval_deadline_s or d.eval_deadline_s, weighting=msg.weighting or d.weighting)
+        s.validate()
+        return s
+
+    def validate(self) -> None:
+        checks = [
+            (self.sites >= 0, "sites must be ≥ 0"),
+            (0.0 <= self.fraction <= 1.0, "fraction must lie in [0, 1]"),
+            (not (self.sites and self.fraction), "give either sites or fraction, not both"),
+            (self.min_sites >= 1, "min-sites must be ≥ 1"),
+            (1 <= self.epochs <= 1000, "epochs must lie in 1..1000"),
+            (0 < self.learning_rate <= 10 and math.isfinite(self.learning_rate), "learning rate must lie in (0, 10]"),
+            (1 <= self.batch_size <= 65536, "batch size must lie in 1..65536"),
+            (self.prox_mu >= 0, "prox-mu must be ≥ 0"),
+            (1 <= self.negatives <= 1000, "negatives must lie in 1..1000"),
+            (self.train_deadline_s > 0 and self.eval_deadline_s > 0, "deadlines must be positive"),
+            (self.weighting in WEIGHTINGS, f"weighting must be one of {', '.join(WEIGHTINGS)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise RoundConfigError(message)
+
+    def select_count(self, online: int) -> int:
+        if self.sites:
+            return self.sites
+        if self.fraction:
+            return max(1, math.ceil(self.fraction * online))
+        return online
+
+    def to_dict(self) -> dict:
+        return asdict(self)

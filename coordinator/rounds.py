@@ -1,0 +1,226 @@
+"""The round state machine: select → TRAINING → AGGREGATING → EVALUATING → COMPLETED, or FAILED.
+
+Every transition is written to SQL before the next step starts, so a restarted coordinator
+finds each round either finished or visibly interrupted (and fails it), never half-published.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+
+from coordinator.round_config import RoundSettings
+from coordinator.site_hub import SiteHub
+from coordinator.store import CoordinatorStore, StoreError
+from fedads.runtime.hashing import new_secret, sha256_hex
+from fedads.v1 import coordinator_pb2 as cpb
+
+log = logging.getLogger(__name__)
+
+TRAIN_OPEN = ("SELECTED",)
+
+
+class RoundFailed(Exception):
+    pass
+
+
+class RoundManager:
+    def __init__(self, store: CoordinatorStore, hub: SiteHub, aggregator, aggregator_address: str,
+                 reconnect_grace_s: float = 5.0, poll_s: float = 0.1):
+        self.store = store
+        self.hub = hub
+        self.aggregator = aggregator
+        self.aggregator_address = aggregator_address
+        self.reconnect_grace_s = reconnect_grace_s
+        self.poll_s = poll_s
+        self._changed = threading.Condition()
+        self._threads: dict[int, threading.Thread] = {}
+
+    def notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    # --- starting ---
+    def start_round(self, settings: RoundSettings) -> int:
+        enrolled = {s["site_id"] for s in self.store.sites() if not s["revoked"]}
+        online = sorted(set(self.hub.online()) & enrolled)
+        count = settings.select_count(len(online))
+        if count < settings.min_sites:
+            raise StoreError("invalid", f"selecting {count} sites cannot meet min-sites {settings.min_sites}")
+        if len(online) < max(count, settings.min_sites):
+            raise StoreError("precondition",
+                             f"{len(online)} sites online, the round needs {max(count, settings.min_sites)}")
+        chosen = sorted(random.Random(settings.seed).sample(online, count))
+        base_version = self.store.latest_model_version()
+        if base_version == 0:
+            raise StoreError("precondition", "no model is published yet; start the coordinator with --init-model")
+        tokens = {site: new_secret() for site in chosen}
+        round_id = self.store.create_round(settings.to_dict(), base_version,
+                                           {s: sha256_hex(t.encode()) for s, t in tokens.items()})
+        log.info("round started", extra={"round_id": round_id, "sites": chosen, "base_version": base_version})
+        thread = threading.Thread(target=self._drive, args=(round_id, settings, tokens), daemon=True,
+                                  name=f"round-{round_id}")
+        self._threads[round_id] = thread
+        thread.start()
+        return round_id
+
+    def wait(self, round_id: int, timeout: float | None = None) -> None:
+        thread = self._threads.get(round_id)
+        if thread:
+            thread.join(timeout)
+
+    # --- results from sites ---
+    def on_result(self, site_id: str, result) -> None:
+        rnd = self.store.round(result.round_id)
+        if rnd is None:
+            raise StoreError("not_found", f"round {result.round_id} does not exist")
+        part = self.store.participant(result.round_id, site_id)
+        if part is None:
+            raise StoreError("permission", f"site {site_id} is not a participant of round {result.round_id}")
+        if result.kind == cpb.TASK_KIND_TRAIN:
+            self._on_train_result(rnd, part, site_id, result)
+        elif result.kind == cpb.TASK_KIND_EVALUATE:
+            self._on_eval_result(rnd, part, site_id, result)
+        else:
+            raise StoreError("invalid", "task result kind must be TRAIN or EVALUATE")
+        self.notify()
+
+    def _on_train_result(self, rnd, part, site_id, result) -> None:
+        if part["state"] == "UPLOADED" and part["upload_sha256"] == result.upload_sha256:
+            return  # a retried report of the same upload: idempotent
+        if rnd["state"] != "TRAINING" or part["state"] not in TRAIN_OPEN:
+            raise StoreError("precondition", f"round {rnd['round_id']} does not expect a training result from "
+                                             f"{site_id} (round {rnd['state']}, site {part['state']})")
+        if not result.ok:
+            self.store.update_participant(rnd["round_id"], site_id, TRAIN_OPEN, state="FAILED",
+                                          error=result.error[:2000])
+            self.hub.clear(site_id, rnd["round_id"])
+            log.warning("site failed its task", extra={"round_id": rnd["round_id"], "site": site_id,
+                                                       "error": result.error})
+            return
+        if len(result.upload_sha256) != 64 or result.num_samples <= 0:
+            raise StoreError("invalid", "a training result needs the upload's sha256 and a positive sample count")
+        self.store.update_participant(rnd["round_id"], site_id, TRAIN_OPEN, state="UPLOADED",
+                                      num_samples=result.num_samples, train_seconds=result.train_seconds,
+                                      bytes_sent=result.bytes_sent, upload_sha256=result.upload_sha256)
+        self.hub.clear(site_id, rnd["round_id"])
+
+    def _on_eval_result(self, rnd, part, site_id, result) -> None:
+        if part["state"] == "EVALUATED":
+            return
+        if rnd["state"] != "EVALUATING" or part["state"] != "UPLOADED":
+            raise StoreError("precondition", f"round {rnd['round_id']} does not expect an evaluation from {site_id}")
+        m = result.metrics
+        metrics = {"num_users": m.num_users, "hr_at_10": m.hr_at_10, "ndcg_at_10": m.ndcg_at_10, "loss": m.loss}
+        self.store.update_participant(rnd["round_id"], site_id, ("UPLOADED",),
+                                      state="EVALUATED" if result.ok else "EVAL_FAILED",
+                                      metrics_json=metrics, error=result.error[:2000])
+        self.hub.clear(site_id, rnd["round_id"])
+
+    # --- driving a round ---
+    def _drive(self, round_id: int, settings: RoundSettings, tokens: dict[str, str]) -> None:
+        try:
+            self._train_stage(round_id, settings, tokens)
+            manifest = self._aggregate_stage(round_id, settings)
+            self._eval_stage(round_id, settings, manifest)
+            self.store.set_round_state(round_id, "COMPLETED")
+            log.info("round completed", extra={"round_id": round_id, "version": manifest["version"]})
+        except Exception as exc:  # noqa: BLE001 - any failure must end the round cleanly
+            reason = str(exc) if isinstance(exc, RoundFailed) else f"{type(exc).__name__}: {exc}"
+            if self.store.fail_round(round_id, reason):
+                log.warning("round failed", extra={"round_id": round_id, "reason": reason})
+            try:
+                self.aggregator.abort_round(round_id, reason)
+            except Exception:  # noqa: BLE001 - the aggregator may be the thing that died
+                log.exception("could not abort round on the aggregator", extra={"round_id": round_id})
+        finally:
+            for site in tokens:
+                self.hub.clear(site, round_id)
+
+    def _participants(self, round_id: int) -> list[dict]:
+        return self.store.round(round_id)["participants"]
+
+    def _wait_stage(self, round_id: int, deadline: float, waiting_state: str, done_states: tuple[str, ...],
+                    min_sites: int, stage: str) -> list[str]:
+        """Wait until every live participant in waiting_state answered; drop the silent and the gone."""
+        while True:
+            parts = self._participants(round_id)
+            done = [p["site_id"] for p in parts if p["state"] in done_states]
+            waiting = [p["site_id"] for p in parts if p["state"] == waiting_state]
+            for site in waiting:
+                if self.hub.offline_for(site) > self.reconnect_grace_s:
+                    if self.store.update_participant(round_id, site, (waiting_state,), state="DROPPED",
+                                                     error=f"disconnected during {stage}"):
+                        log.warning("site dropped", extra={"round_id": round_id, "site": site, "stage": stage})
+                        self.notify()
+            if not waiting:
+                return done
+            if len(done) + len(waiting) < min_sites:
+                raise RoundFailed(f"quorum lost in {stage}: {len(done) + len(waiting)} sites left, "
+                                  f"min-sites is {min_sites}")
+            if time.time() > deadline:
+                for site in waiting:
+                    self.store.update_participant(round_id, site, (waiting_state,), state="DROPPED",
+                                                  error=f"missed the {stage} deadline")
+                return done
+            with self._changed:
+                self._changed.wait(self.poll_s)
+
+    def _train_stage(self, round_id: int, settings: RoundSettings, tokens: dict[str, str]) -> None:
+        rnd = self.store.round(round_id)
+        deadline = time.time() + settings.train_deadline_s
+        stage_id = self.store.open_stage(round_id, "train", deadline)
+        self.aggregator.open_round(round_id, rnd["base_version"], {s: sha256_hex(t.encode()) for s, t in tokens.items()})
+        train = cpb.TrainConfig(epochs=settings.epochs, learning_rate=settings.learning_rate,
+                                batch_size=settings.batch_size, prox_mu=settings.prox_mu,
+                                negatives=settings.negatives, seed=settings.seed, weighting=settings.weighting)
+        for site, token in tokens.items():
+            self.hub.assign(site, cpb.RoundTask(round_id=round_id, kind=cpb.TASK_KIND_TRAIN,
+                                                model_version=rnd["base_version"],
+                                                aggregator_address=self.aggregator_address, upload_token=token,
+                                                train=train, deadline_unix=deadline))
+        done = self._wait_stage(round_id, deadline, "SELECTED", ("UPLOADED",), settings.min_sites, "train")
+        outcome = "ok" if len(done) >= settings.min_sites else "quorum_lost"
+        self.store.close_stage(stage_id, outcome, done)
+        if outcome != "ok":
+            raise RoundFailed(f"only {len(done)} of {len(tokens)} sites uploaded; min-sites is {settings.min_sites}")
+
+    def _aggregate_stage(self, round_id: int, settings: RoundSettings) -> dict:
+        self.store.set_round_state(round_id, "AGGREGATING")
+        uploaded = [p["site_id"] for p in self._participants(round_id) if p["state"] == "UPLOADED"]
+        stage_id = self.store.open_stage(round_id, "aggregate", time.time() + settings.train_deadline_s)
+        manifest = self.aggregator.finalize_round(round_id, uploaded, settings.min_sites)
+        self.store.record_model(manifest)
+        self.store.close_stage(stage_id, "ok", uploaded)
+        self.store.set_round_state(round_id, "EVALUATING", result_version=manifest["version"])
+        log.info("model published", extra={"round_id": round_id, "version": manifest["version"],
+                                           "sha256": manifest["sha256"]})
+        return manifest
+
+    def _eval_stage(self, round_id: int, settings: RoundSettings, manifest: dict) -> None:
+        deadline = time.time() + settings.eval_deadline_s
+        stage_id = self.store.open_stage(round_id, "evaluate", deadline)
+        sites = [p["site_id"] for p in self._participants(round_id) if p["state"] == "UPLOADED"]
+        for site in sites:
+            self.hub.assign(site, cpb.RoundTask(round_id=round_id, kind=cpb.TASK_KIND_EVALUATE,
+                                                model_version=manifest["version"], deadline_unix=deadline))
+        # Evaluation is best effort: the model is already published, so no quorum applies.
+        done = self._wait_stage(round_id, deadline, "UPLOADED", ("EVALUATED", "EVAL_FAILED"), 0, "evaluate")
+        self.store.close_stage(stage_id, "ok", done)
+        parts = [p for p in self._participants(round_id) if p["state"] == "EVALUATED"]
+        metrics = weighted_metrics([p["metrics"] for p in parts])
+        self.store.set_round_state(round_id, "EVALUATING", metrics_json=json.dumps(metrics))
+        self.store.set_model_metrics(manifest["version"], metrics)
+
+
+def weighted_metrics(per_site: list[dict]) -> dict:
+    """Combine per-site evaluation metrics, weighting each site by its number of evaluated users."""
+    users = sum(m.get("num_users", 0) for m in per_site)
+    if users == 0:
+        return {"num_users": 0, "sites": len(per_site)}
+    out = {"num_users": users, "sites": len(per_site)}
+    for key in ("hr_at_10", "ndcg_at_10", "loss"):
+        out[key] = sum(m[key] * m["num_users"] for m in per_site) / users
+    return out

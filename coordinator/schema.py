@@ -1,0 +1,72 @@
+"""SQL tables of the coordinator (SQLAlchemy 2; SQLite by default, any SQLAlchemy URL such as PostgreSQL)."""
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    site_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    enrollment_token_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    secret_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    enrolled_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[float | None] = mapped_column(Float, nullable=True)
+    num_samples: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Round(Base):
+    __tablename__ = "rounds"
+    round_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    config_json: Mapped[str] = mapped_column(Text)
+    base_version: Mapped[int] = mapped_column(BigInteger)
+    result_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    failure_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    metrics_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.round_id"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32))
+    upload_token_sha256: Mapped[str] = mapped_column(String(64))
+    num_samples: Mapped[int] = mapped_column(BigInteger, default=0)
+    train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+    upload_sha256: Mapped[str] = mapped_column(String(64), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    metrics_json: Mapped[str] = mapped_column(Text, default="{}")
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class Stage(Base):
+    __tablename__ = "stages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.round_id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[float] = mapped_column(Float)
+    deadline: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(32), default="")
+    answered_json: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    parent_version: Mapped[int] = mapped_column(BigInteger)
+    round_id: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[float] = mapped_column(Float)
+    metrics_json: Mapped[str] = mapped_column(Text, default="{}")

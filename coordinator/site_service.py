@@ -1,0 +1,77 @@
+"""Site-facing gRPC servicer: enrolment, the task stream, task results. Thin: logic lives in store and rounds."""
+from __future__ import annotations
+
+import logging
+import queue
+
+import grpc
+
+from coordinator.rounds import RoundManager
+from coordinator.site_hub import SiteHub
+from coordinator.status_codes import code_for
+from coordinator.store import CoordinatorStore, StoreError
+from fedads.runtime.server import abort
+from fedads.v1 import coordinator_pb2 as cpb
+from fedads.v1 import coordinator_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SITE_ID_KEY = "fedads-site-id"
+SITE_SECRET_KEY = "fedads-site-secret"
+
+
+def site_credentials(site_id: str, secret: str) -> list[tuple[str, str]]:
+    return [(SITE_ID_KEY, site_id), (SITE_SECRET_KEY, secret)]
+
+
+class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
+    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager):
+        self.store, self.hub, self.rounds = store, hub, rounds
+
+    def _authenticate(self, context) -> str:
+        md = dict(context.invocation_metadata())
+        site_id, secret = md.get(SITE_ID_KEY, ""), md.get(SITE_SECRET_KEY, "")
+        if not site_id or not secret:
+            abort(context, grpc.StatusCode.UNAUTHENTICATED,
+                  f"missing {SITE_ID_KEY}/{SITE_SECRET_KEY} metadata; enrol the site first")
+        try:
+            self.store.authenticate(site_id, secret)
+        except StoreError as exc:
+            abort(context, code_for(exc.kind), str(exc))
+        return site_id
+
+    def Enroll(self, request, context):
+        try:
+            secret = self.store.enroll(request.site_id, request.enrollment_token)
+        except StoreError as exc:
+            abort(context, code_for(exc.kind), str(exc))
+        log.info("site enrolled", extra={"site": request.site_id})
+        return cpb.EnrollResponse(site_id=request.site_id, site_secret=secret)
+
+    def Connect(self, request, context):
+        site_id = self._authenticate(context)
+        self.store.touch_site(site_id, request.num_samples or None)
+        q = self.hub.connect(site_id)
+        log.info("site connected", extra={"site": site_id, "device": request.device})
+        try:
+            while context.is_active():
+                try:
+                    task = q.get(timeout=1.0)
+                except queue.Empty:
+                    continue
+                if task is None:  # replaced by a newer stream, or revoked
+                    return
+                yield task
+        finally:
+            self.hub.disconnect(site_id, q)
+            self.rounds.notify()
+            log.info("site disconnected", extra={"site": site_id})
+
+    def ReportResult(self, request, context):
+        site_id = self._authenticate(context)
+        try:
+            self.rounds.on_result(site_id, request)
+        except StoreError as exc:
+            abort(context, code_for(exc.kind), str(exc))
+        self.store.touch_site(site_id)
+        return cpb.TaskResultAck(accepted=True)

@@ -1,0 +1,16 @@
+"""Mapping of store refusals to gRPC statuses."""
+from __future__ import annotations
+
+import grpc
+
+CODES = {
+    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+    "precondition": grpc.StatusCode.FAILED_PRECONDITION,
+    "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "permission": grpc.StatusCode.PERMISSION_DENIED,
+    "not_found": grpc.StatusCode.NOT_FOUND,
+}
+
+
+def code_for(kind: str) -> grpc.StatusCode:
+    return CODES.get(kind, grpc.StatusCode.INTERNAL)

@@ -1,0 +1,1 @@
+"""Runtime pieces shared by the services: registry, update layout, transport helpers, logging."""

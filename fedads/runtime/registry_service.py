@@ -1,0 +1,48 @@
+"""gRPC servicer that serves the model registry (manifests and chunked downloads)."""
+from __future__ import annotations
+
+import grpc
+
+from fedads.runtime.chunks import iter_chunks
+from fedads.runtime.registry import ModelRegistry, RegistryError, VersionNotFound, manifest_to_proto
+from fedads.runtime.server import abort
+from fedads.v1 import common_pb2, registry_pb2, registry_pb2_grpc
+
+
+class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
+
+    def _guard(self, context, fn):
+        try:
+            return fn()
+        except VersionNotFound as exc:
+            abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
+        except RegistryError as exc:
+            abort(context, grpc.StatusCode.DATA_LOSS, str(exc))
+
+    def GetManifest(self, request, context):
+        return self._guard(context, lambda: manifest_to_proto(self.registry.manifest(request.version)))
+
+    def DownloadModel(self, request, context):
+        _, data = self._guard(context, lambda: self.registry.read_bytes(request.version))
+        for offset, piece in iter_chunks(data, request.chunk_bytes):
+            yield common_pb2.Chunk(data=piece, offset=offset)
+
+    def ListModels(self, request, context):
+        return registry_pb2.ListModelsResponse(
+            models=[manifest_to_proto(self.registry.manifest(v)) for v in self.registry.versions()])
+
+
+def download_model(stub: registry_pb2_grpc.ModelRegistryServiceStub, version: int = 0, metadata=None):
+    """Fetch manifest and weights of a version and check the sha256; returns (manifest, bytes)."""
+    from fedads.runtime.hashing import sha256_hex
+    from fedads.runtime.registry import manifest_from_proto
+
+    manifest = manifest_from_proto(stub.GetManifest(registry_pb2.GetManifestRequest(version=version), metadata=metadata))
+    parts = [c.data for c in stub.DownloadModel(registry_pb2.DownloadModelRequest(version=manifest["version"]),
+                                                metadata=metadata)]
+    data = b"".join(parts)
+    if sha256_hex(data) != manifest["sha256"]:
+        raise RegistryError(f"downloaded model version {manifest['version']} does not match its sha256")
+    return manifest, data

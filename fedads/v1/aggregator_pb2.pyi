@@ -1,0 +1,101 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RoundParticipant(_message.Message):
+    __slots__ = ("site_id", "upload_token_sha256")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_TOKEN_SHA256_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    upload_token_sha256: str
+    def __init__(self, site_id: _Optional[str] = ..., upload_token_sha256: _Optional[str] = ...) -> None: ...
+
+class OpenRoundRequest(_message.Message):
+    __slots__ = ("round_id", "base_version", "participants")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    BASE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    round_id: int
+    base_version: int
+    participants: _containers.RepeatedCompositeFieldContainer[RoundParticipant]
+    def __init__(self, round_id: _Optional[int] = ..., base_version: _Optional[int] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ...) -> None: ...
+
+class OpenRoundResponse(_message.Message):
+    __slots__ = ("vector_length",)
+    VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    vector_length: int
+    def __init__(self, vector_length: _Optional[int] = ...) -> None: ...
+
+class UpdateHeader(_message.Message):
+    __slots__ = ("round_id", "site_id", "upload_token", "num_elements", "dtype", "sha256")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NUM_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    round_id: int
+    site_id: str
+    upload_token: str
+    num_elements: int
+    dtype: str
+    sha256: str
+    def __init__(self, round_id: _Optional[int] = ..., site_id: _Optional[str] = ..., upload_token: _Optional[str] = ..., num_elements: _Optional[int] = ..., dtype: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class UpdateChunk(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: UpdateHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[UpdateHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class UploadReceipt(_message.Message):
+    __slots__ = ("round_id", "site_id", "sha256", "bytes_received")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    BYTES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    round_id: int
+    site_id: str
+    sha256: str
+    bytes_received: int
+    def __init__(self, round_id: _Optional[int] = ..., site_id: _Optional[str] = ..., sha256: _Optional[str] = ..., bytes_received: _Optional[int] = ...) -> None: ...
+
+class FinalizeRoundRequest(_message.Message):
+    __slots__ = ("round_id", "site_ids", "min_sites")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_IDS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SITES_FIELD_NUMBER: _ClassVar[int]
+    round_id: int
+    site_ids: _containers.RepeatedScalarFieldContainer[str]
+    min_sites: int
+    def __init__(self, round_id: _Optional[int] = ..., site_ids: _Optional[_Iterable[str]] = ..., min_sites: _Optional[int] = ...) -> None: ...
+
+class FinalizeRoundResponse(_message.Message):
+    __slots__ = ("version", "sha256", "included_site_ids")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    INCLUDED_SITE_IDS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    sha256: str
+    included_site_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[int] = ..., sha256: _Optional[str] = ..., included_site_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AbortRoundRequest(_message.Message):
+    __slots__ = ("round_id", "reason")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    round_id: int
+    reason: str
+    def __init__(self, round_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class AbortRoundResponse(_message.Message):
+    __slots__ = ("aborted",)
+    ABORTED_FIELD_NUMBER: _ClassVar[int]
+    aborted: bool
+    def __init__(self, aborted: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,124 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TaskKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TASK_KIND_UNSPECIFIED: _ClassVar[TaskKind]
+    TASK_KIND_TRAIN: _ClassVar[TaskKind]
+    TASK_KIND_EVALUATE: _ClassVar[TaskKind]
+TASK_KIND_UNSPECIFIED: TaskKind
+TASK_KIND_TRAIN: TaskKind
+TASK_KIND_EVALUATE: TaskKind
+
+class EnrollRequest(_message.Message):
+    __slots__ = ("site_id", "enrollment_token")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ENROLLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    enrollment_token: str
+    def __init__(self, site_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ...) -> None: ...
+
+class EnrollResponse(_message.Message):
+    __slots__ = ("site_id", "site_secret")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_SECRET_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    site_secret: str
+    def __init__(self, site_id: _Optional[str] = ..., site_secret: _Optional[str] = ...) -> None: ...
+
+class ConnectRequest(_message.Message):
+    __slots__ = ("agent_version", "num_samples", "device")
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    agent_version: str
+    num_samples: int
+    device: str
+    def __init__(self, agent_version: _Optional[str] = ..., num_samples: _Optional[int] = ..., device: _Optional[str] = ...) -> None: ...
+
+class TrainConfig(_message.Message):
+    __slots__ = ("epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "weighting")
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PROX_MU_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVES_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTING_FIELD_NUMBER: _ClassVar[int]
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    prox_mu: float
+    negatives: int
+    seed: int
+    weighting: str
+    def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., weighting: _Optional[str] = ...) -> None: ...
+
+class RoundTask(_message.Message):
+    __slots__ = ("round_id", "kind", "model_version", "aggregator_address", "upload_token", "train", "deadline_unix", "vector_length")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATOR_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    round_id: int
+    kind: TaskKind
+    model_version: int
+    aggregator_address: str
+    upload_token: str
+    train: TrainConfig
+    deadline_unix: float
+    vector_length: int
+    def __init__(self, round_id: _Optional[int] = ..., kind: _Optional[_Union[TaskKind, str]] = ..., model_version: _Optional[int] = ..., aggregator_address: _Optional[str] = ..., upload_token: _Optional[str] = ..., train: _Optional[_Union[TrainConfig, _Mapping]] = ..., deadline_unix: _Optional[float] = ..., vector_length: _Optional[int] = ...) -> None: ...
+
+class EvalMetrics(_message.Message):
+    __slots__ = ("num_users", "hr_at_10", "ndcg_at_10", "loss")
+    NUM_USERS_FIELD_NUMBER: _ClassVar[int]
+    HR_AT_10_FIELD_NUMBER: _ClassVar[int]
+    NDCG_AT_10_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    num_users: int
+    hr_at_10: float
+    ndcg_at_10: float
+    loss: float
+    def __init__(self, num_users: _Optional[int] = ..., hr_at_10: _Optional[float] = ..., ndcg_at_10: _Optional[float] = ..., loss: _Optional[float] = ...) -> None: ...
+
+class TaskResult(_message.Message):
+    __slots__ = ("round_id", "kind", "model_version", "ok", "error", "num_samples", "train_seconds", "bytes_sent", "upload_sha256", "metrics", "train_loss")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_SENT_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_SHA256_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_LOSS_FIELD_NUMBER: _ClassVar[int]
+    round_id: int
+    kind: TaskKind
+    model_version: int
+    ok: bool
+    error: str
+    num_samples: int
+    train_seconds: float
+    bytes_sent: int
+    upload_sha256: str
+    metrics: EvalMetrics
+    train_loss: float
+    def __init__(self, round_id: _Optional[int] = ..., kind: _Optional[_Union[TaskKind, str]] = ..., model_version: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., num_samples: _Optional[int] = ..., train_seconds: _Optional[float] = ..., bytes_sent: _Optional[int] = ..., upload_sha256: _Optional[str] = ..., metrics: _Optional[_Union[EvalMetrics, _Mapping]] = ..., train_loss: _Optional[float] = ...) -> None: ...
+
+class TaskResultAck(_message.Message):
+    __slots__ = ("accepted",)
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    accepted: bool
+    def __init__(self, accepted: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""gRPC inference on published models."""
