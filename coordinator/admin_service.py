@@ -31,7 +31,8 @@ def round_to_proto(r: dict | None) -> pb.RoundInfo:
         metrics_json=json.dumps(r["metrics"]),
         participants=[pb.ParticipantInfo(site_id=p["site_id"], state=p["state"], num_samples=p["num_samples"],
                                          train_seconds=p["train_seconds"], bytes_sent=p["bytes_sent"],
-                                         error=p["error"], metrics_json=json.dumps(p["metrics"]))
+                                         error=p["error"], metrics_json=json.dumps(p["metrics"]),
+                                         upload_sha256=p["upload_sha256"])
                       for p in r["participants"]])
 
 

@@ -23,7 +23,8 @@ def _round_dict(r: pb.RoundInfo) -> dict:
             "config": json.loads(r.config_json or "{}"), "metrics": json.loads(r.metrics_json or "{}"),
             "participants": [{"site_id": p.site_id, "state": p.state, "num_samples": p.num_samples,
                               "train_seconds": round(p.train_seconds, 3), "bytes_sent": p.bytes_sent,
-                              "error": p.error, "metrics": json.loads(p.metrics_json or "{}")}
+                              "upload_sha256": p.upload_sha256, "error": p.error,
+                              "metrics": json.loads(p.metrics_json or "{}")}
                              for p in r.participants]}
 
 

@@ -50,9 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging("coordinator", args.log_level)
+def build_server(args) -> GrpcServer:
+    """Wire store, registry, hub, rounds and servicers into a started gRPC server."""
     url = args.db if "://" in args.db else sqlite_url(args.db)
     store = CoordinatorStore(url)
     registry = ModelRegistry(args.registry)
@@ -75,9 +74,18 @@ def main(argv=None) -> int:
                ["fedads.v1.AdminService"])
     server.add(registry_pb2_grpc.add_ModelRegistryServiceServicer_to_server, ModelRegistryServicer(registry),
                ["fedads.v1.ModelRegistryService"])
-    port = server.start(args.listen)
+    server.start(args.listen)
+    server.store, server.rounds = store, rounds
+    log.info("coordinator listening", extra={"port": server.port, "db": url.split("@")[-1],
+                                             "registry": args.registry})
+    return server
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("coordinator", args.log_level)
+    server = build_server(args)
     start_metrics_server(args.metrics_port)
-    log.info("coordinator listening", extra={"port": port, "db": url.split("@")[-1], "registry": args.registry})
     server.wait_for_signal()
     return 0
 

@@ -46,12 +46,12 @@ class RoundManager:
     def start_round(self, settings: RoundSettings) -> int:
         enrolled = {s["site_id"] for s in self.store.sites() if not s["revoked"]}
         online = sorted(set(self.hub.online()) & enrolled)
-        count = settings.select_count(len(online))
-        if count < settings.min_sites:
-            raise StoreError("invalid", f"selecting {count} sites cannot meet min-sites {settings.min_sites}")
-        if len(online) < max(count, settings.min_sites):
+        if settings.sites and settings.sites < settings.min_sites:
+            raise StoreError("invalid", f"selecting {settings.sites} sites cannot meet min-sites {settings.min_sites}")
+        count = max(settings.select_count(len(online)), settings.min_sites)
+        if len(online) < count:
             raise StoreError("precondition",
-                             f"{len(online)} sites online, the round needs {max(count, settings.min_sites)}")
+                             f"{len(online)} sites online, the round needs {count}")
         chosen = sorted(random.Random(settings.seed).sample(online, count))
         base_version = self.store.latest_model_version()
         if base_version == 0:
@@ -185,7 +185,8 @@ class RoundManager:
         outcome = "ok" if len(done) >= settings.min_sites else "quorum_lost"
         self.store.close_stage(stage_id, outcome, done)
         if outcome != "ok":
-            raise RoundFailed(f"only {len(done)} of {len(tokens)} sites uploaded; min-sites is {settings.min_sites}")
+            raise RoundFailed(f"quorum lost in train: only {len(done)} of {len(tokens)} sites uploaded; "
+                              f"min-sites is {settings.min_sites}")
 
     def _aggregate_stage(self, round_id: int, settings: RoundSettings) -> dict:
         self.store.set_round_state(round_id, "AGGREGATING")

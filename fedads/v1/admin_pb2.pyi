@@ -42,7 +42,7 @@ class StartRoundRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[RoundConfig, _Mapping]] = ...) -> None: ...
 
 class ParticipantInfo(_message.Message):
-    __slots__ = ("site_id", "state", "num_samples", "train_seconds", "bytes_sent", "error", "metrics_json")
+    __slots__ = ("site_id", "state", "num_samples", "train_seconds", "bytes_sent", "error", "metrics_json", "upload_sha256")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,7 @@ class ParticipantInfo(_message.Message):
     BYTES_SENT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     METRICS_JSON_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_SHA256_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     state: str
     num_samples: int
@@ -57,7 +58,8 @@ class ParticipantInfo(_message.Message):
     bytes_sent: int
     error: str
     metrics_json: str
-    def __init__(self, site_id: _Optional[str] = ..., state: _Optional[str] = ..., num_samples: _Optional[int] = ..., train_seconds: _Optional[float] = ..., bytes_sent: _Optional[int] = ..., error: _Optional[str] = ..., metrics_json: _Optional[str] = ...) -> None: ...
+    upload_sha256: str
+    def __init__(self, site_id: _Optional[str] = ..., state: _Optional[str] = ..., num_samples: _Optional[int] = ..., train_seconds: _Optional[float] = ..., bytes_sent: _Optional[int] = ..., error: _Optional[str] = ..., metrics_json: _Optional[str] = ..., upload_sha256: _Optional[str] = ...) -> None: ...
 
 class RoundInfo(_message.Message):
     __slots__ = ("round_id", "state", "config_json", "base_version", "result_version", "failure_reason", "created_at", "finished_at", "wall_seconds", "metrics_json", "participants")

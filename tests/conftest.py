@@ -1,0 +1,22 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.helpers import Federation  # noqa: E402
+
+
+@pytest.fixture
+def federation_factory(tmp_path):
+    feds = []
+
+    def make(**kwargs) -> Federation:
+        fed = Federation(tmp_path / f"fed{len(feds)}", **kwargs)
+        feds.append(fed)
+        return fed
+
+    yield make
+    for fed in feds:
+        fed.stop()

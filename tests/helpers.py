@@ -1,0 +1,151 @@
+"""Test harness: real service processes on loopback, real site agents, a byte-capturing TCP proxy."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from deploy import processes as P
+from deploy.site_setup import prepare_federation
+
+
+class CapturingProxy:
+    """Forwards TCP from a loopback port to a target and records every byte sent client → server."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.captured = bytearray()
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src, dst, record):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if record:
+                    with self.lock:
+                        self.captured += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def bytes(self) -> bytes:
+        with self.lock:
+            return bytes(self.captured)
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+
+
+class Federation:
+    """Aggregator + coordinator processes and site agents over a real MovieLens-100K subset."""
+
+    def __init__(self, workdir: Path, n_sites: int = 3, max_users: int = 60, proxy: bool = False,
+                 reconnect_grace_s: float = 2.0, seed: int = 0):
+        self.workdir = workdir
+        self.coord_port, self.agg_port = P.free_port(), P.free_port()
+        self.coordinator = f"127.0.0.1:{self.coord_port}"
+        self.aggregator = f"127.0.0.1:{self.agg_port}"
+        self.coord_proxy = CapturingProxy(self.coord_port) if proxy else None
+        self.agg_proxy = CapturingProxy(self.agg_port) if proxy else None
+        site_coord = self.coord_proxy.address if proxy else self.coordinator
+        self.sites, self.model_config = prepare_federation("ml-100k", n_sites, workdir, site_coord, max_users, seed,
+                                                           max_seq_len=20, max_targets_per_user=10)
+        self.registry = workdir / "registry"
+        self.reconnect_grace_s = reconnect_grace_s
+        self.services: dict[str, subprocess.Popen] = {}
+        self.agents: dict[str, subprocess.Popen] = {}
+
+    def start_aggregator(self):
+        self.services["aggregator"] = P.start("aggregator.main", ["--listen", self.aggregator, "--registry",
+                                                                  str(self.registry)], self.workdir / "aggregator.log")
+        P.wait_healthy(self.aggregator, proc=self.services["aggregator"])
+
+    def start_coordinator(self):
+        public = self.agg_proxy.address if self.agg_proxy else self.aggregator
+        self.services["coordinator"] = P.start("coordinator.main", [
+            "--listen", self.coordinator, "--db", str(self.workdir / "coordinator.db"), "--registry",
+            str(self.registry), "--aggregator", self.aggregator, "--aggregator-public", public,
+            "--init-model", str(self.workdir / "model_config.json"),
+            "--reconnect-grace-s", str(self.reconnect_grace_s)], self.workdir / "coordinator.log")
+        P.wait_healthy(self.coordinator, proc=self.services["coordinator"])
+
+    def start(self):
+        self.start_aggregator()
+        self.start_coordinator()
+        for s in self.sites:
+            self.ctl("enroll", "--site", s.site_id, "--token-file", str(s.folder / "enrollment.token"))
+            self.start_agent(s.site_id)
+        self.wait_online(len(self.sites))
+        return self
+
+    def start_agent(self, site_id: str):
+        spec = next(s for s in self.sites if s.site_id == site_id)
+        self.agents[site_id] = P.start("client_agent.main", ["--config", str(spec.config_path)],
+                                       self.workdir / f"{site_id}.log", threads=1)
+
+    def kill_agent(self, site_id: str):
+        proc = self.agents.pop(site_id)
+        proc.kill()
+        proc.wait()
+
+    def ctl(self, *args, check=True):
+        return P.ctl(self.coordinator, *args, check=check)
+
+    def ctl_json(self, *args):
+        return json.loads(self.ctl("--json", *args).stdout)
+
+    def wait_online(self, n: int, timeout: float = 90.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if sum(c["online"] for c in self.ctl_json("clients")) >= n:
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"fewer than {n} sites online after {timeout}s")
+
+    def wait_round(self, round_id: int, timeout: float = 180.0, states=("COMPLETED", "FAILED")) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            info = self.ctl_json("round", str(round_id))
+            if info["state"] in states:
+                return info
+            time.sleep(0.3)
+        raise TimeoutError(f"round {round_id} not in {states} after {timeout}s")
+
+    def stop(self):
+        P.stop(list(self.agents.values()) + list(self.services.values()))
+        for proxy in (self.coord_proxy, self.agg_proxy):
+            if proxy:
+                proxy.close()

@@ -1,0 +1,43 @@
+"""coordinatorctl as a person uses it: --help everywhere, one clear line and a non-zero exit on errors."""
+from __future__ import annotations
+
+import pytest
+
+from deploy import processes as P
+
+COMMANDS = ["start-round", "status", "rounds", "round", "clients", "models", "enroll", "revoke"]
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help(command):
+    res = P.ctl("127.0.0.1:1", *([command] if command else []), "--help", check=False)
+    assert res.returncode == 0 and "usage: coordinatorctl" in res.stdout
+
+
+def test_unreachable_coordinator_gives_one_line_and_exit_1():
+    port = P.free_port()
+    res = P.ctl(f"127.0.0.1:{port}", "status", check=False)
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unreachable" in lines[0] and str(port) in lines[0]
+
+
+@pytest.mark.parametrize("module", ["coordinator.main", "aggregator.main", "client_agent.main", "deploy.demo"])
+def test_every_program_has_help(module):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                         env=P.child_env(), cwd=P.REPO_ROOT)
+    assert res.returncode == 0 and "usage:" in res.stdout
+
+
+def test_refused_round_is_one_line_with_the_reason(federation_factory):
+    fed = federation_factory(n_sites=1)
+    fed.start_aggregator()
+    fed.start_coordinator()
+    res = fed.ctl("start-round", "--min-sites", "2", check=False)
+    assert res.returncode == 1
+    assert res.stderr.strip() == "coordinatorctl: error: FAILED_PRECONDITION: 0 sites online, the round needs 2"
+    res = fed.ctl("round", "42", check=False)
+    assert res.returncode == 1 and "round 42 does not exist" in res.stderr

@@ -1,0 +1,76 @@
+"""Real processes on loopback: rounds publish exact weighted averages; private parameters never travel."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from safetensors.torch import load_file
+
+from client_agent.local_store import LocalStore
+from fedads.runtime.registry import ModelRegistry
+
+
+def _offsets(manifest):
+    """Slot offsets recomputed here from the manifest (tensors in name order, then weight slots)."""
+    offsets, pos = {}, 0
+    for t in sorted(manifest["tensors"], key=lambda t: t["name"]):
+        size = int(np.prod(t["shape"]))
+        offsets[t["name"]] = (pos, size, tuple(t["shape"]), t["scope"])
+        pos += size
+    return offsets, pos
+
+
+def test_rounds_publish_weighted_average_and_private_parameters_never_cross_the_wire(federation_factory):
+    fed = federation_factory(n_sites=3, proxy=True).start()
+    registry = ModelRegistry(fed.registry)
+    sent_vectors = []
+    for r in (1, 2):
+        info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--seed", str(r)).stdout)
+        assert info["state"] == "COMPLETED", info
+        assert {p["state"] for p in info["participants"]} == {"EVALUATED"}
+        assert 0.0 <= info["metrics"]["hr_at_10"] <= 1.0 and info["metrics"]["num_users"] > 0
+
+        _, base = registry.load(info["base_version"])
+        manifest, published = registry.load(info["result_version"])
+        assert manifest["parent_version"] == info["base_version"] and manifest["round_id"] == info["round_id"]
+        assert all(t["scope"] != "private" for t in manifest["tensors"])
+        offsets, n_tensor_values = _offsets(manifest)
+
+        sums, weight_sums = None, {}
+        for p in info["participants"]:
+            site = next(s for s in fed.sites if s.site_id == p["site_id"])
+            vector, record = LocalStore(site.folder / "state").sent(info["round_id"])
+            assert record["sha256"] == p["upload_sha256"]
+            assert record["bytes"] == p["bytes_sent"] == vector.nbytes
+            sent_vectors.append(vector)
+            sums = vector.astype(np.float64) if sums is None else sums + vector
+            for scope, w in record["weights"].items():
+                weight_sums[scope] = weight_sums.get(scope, 0.0) + w
+        assert weight_sums["global"] == sum(p["num_samples"] for p in info["participants"])
+
+        changed = 0
+        for name, (off, size, shape, scope) in offsets.items():
+            expected = base[name].astype(np.float64)
+            if weight_sums[scope] > 0:
+                expected = expected + (sums[off:off + size] / weight_sums[scope]).reshape(shape)
+            np.testing.assert_allclose(published[name], expected, rtol=1e-5, atol=1e-6, err_msg=name)
+            changed += not np.array_equal(published[name], base[name])
+        assert changed > len(offsets) // 2, "training should move most shared tensors"
+        assert len(sums) == n_tensor_values + 1 + sum(s.startswith("group:") for s in weight_sums)
+
+    wire = fed.coord_proxy.bytes() + fed.agg_proxy.bytes()
+    # Positive control: what the sites uploaded is visible in the captured traffic.
+    for vector in sent_vectors:
+        probe = vector[1000:1016].tobytes()
+        assert probe in wire
+    # No private parameter (user embeddings, user FFN factors) appears in any byte sent.
+    checked = 0
+    for site in fed.sites:
+        private = load_file(str(site.folder / "state" / "private.safetensors"))
+        for name in ("user_emb", "ffn_down", "ffn_up"):
+            rows = private[name].numpy().reshape(-1, private[name].shape[-1])
+            for row in rows:
+                if np.any(row != 0):
+                    assert row.astype("<f4").tobytes() not in wire, f"{site.site_id} leaked a row of {name}"
+                    checked += 1
+    assert checked > 100

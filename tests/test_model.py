@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from admodels.models.fedads_model import FedAdsModel, ModelConfig, PrivateUserState
+from admodels.scopes import parameter_scopes
+
+
+def test_every_parameter_has_exactly_one_declared_scope():
+    config = ModelConfig(n_items=50, groups=3, layers=2)
+    model = FedAdsModel(config)
+    private = PrivateUserState(config, n_users=7)
+    shared = model.shared_scopes()
+    assert set(shared) == {n for n, _ in model.named_parameters()}
+    assert set(shared.values()) == {"global", "group:0", "group:1", "group:2"}
+    assert set(parameter_scopes(private).values()) == {"private"}
+    assert not set(shared) & set(parameter_scopes(private))
+    # Each group's FFN is its own module: no tensor is shared between two group slots.
+    group_ptrs = {}
+    for name, p in model.named_parameters():
+        if shared[name].startswith("group:"):
+            assert p.data_ptr() not in group_ptrs, f"{name} reuses {group_ptrs.get(p.data_ptr())}"
+            group_ptrs[p.data_ptr()] = name
+    assert len(group_ptrs) == 3 * 4 * config.layers
+    assert all(k not in model.shared_state() for k in ("user_emb", "ffn_down", "ffn_up"))
+
+
+def test_private_state_changes_predictions_and_shared_state_round_trips():
+    config = ModelConfig(n_items=30, dim=16, ffn_hidden=16, max_seq_len=8)
+    torch.manual_seed(0)
+    model = FedAdsModel(config).eval()
+    private = PrivateUserState(config, n_users=2)
+    with torch.no_grad():
+        private.ffn_up.normal_()
+    seq = torch.tensor([[0, 0, 3, 4, 5, 6, 7, 8], [0, 0, 3, 4, 5, 6, 7, 8]])
+    cands = torch.tensor([[1, 2, 9], [1, 2, 9]])
+    out = model(seq, cands, torch.tensor([0, 1]), private)
+    assert out["ctr_logit"].shape == (2, 3) and torch.allclose(out["gate"].sum(-1), torch.ones(2))
+    assert not torch.allclose(out["ctr_logit"][0], out["ctr_logit"][1])  # same history, different private users
+    other = FedAdsModel(config).eval()
+    other.load_shared_state(model.shared_state())
+    again = other(seq, cands, torch.tensor([0, 1]), private)
+    assert torch.allclose(out["ctr_logit"], again["ctr_logit"])
+    empty = model(torch.zeros(1, 8, dtype=torch.long), cands[:1], torch.tensor([0]), private)
+    assert torch.isfinite(empty["ctr_logit"]).all()
