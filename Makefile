@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/fedads/v1/*.proto)
 
-.PHONY: venv proto proto-check demo test clean
+.PHONY: venv proto proto-check redis demo test clean
 
 venv: $(STAMP)
 
@@ -27,7 +27,13 @@ proto-check: $(STAMP)
 demo: venv proto
 	$(PY) -m deploy.demo $(ARGS)
 
-test: venv proto
+# The serving tests start a real redis-server on loopback; install it when it is missing.
+redis:
+	@command -v redis-server >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+test: venv proto redis
 	$(PY) -m pytest $(ARGS)
 
 clean:

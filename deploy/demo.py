@@ -2,7 +2,7 @@
 
 Starts the aggregator, the coordinator and K client agents as separate processes on loopback,
 runs R rounds, prints per-round held-out HR@10/NDCG@10 (99 sampled negatives) and writes a
-JSON report.
+JSON report, then starts serving and makes real gRPC inference calls.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from deploy import processes as P
+from deploy.inference_demo import show_ranking_shift
 from deploy.site_setup import prepare_federation
 
 
@@ -87,6 +88,11 @@ def run(args) -> dict:
                   f"wall {info['wall_seconds']:.1f}s (site training {sum(train_s):.1f}s total, "
                   f"{max(train_s):.1f}s max)", flush=True)
         models = json.loads(P.ctl(coord_addr, "--json", "models").stdout)
+        serve_addr = f"127.0.0.1:{P.free_port()}"
+        procs.append(P.start("serving.main", ["--listen", serve_addr, "--registry", str(registry)],
+                             logs / "serving.log"))
+        P.wait_healthy(serve_addr, proc=procs[-1])
+        inference = show_ranking_shift(serve_addr, workdir, args.dataset, specs[0].folder, args.seed)
         report = {
             "dataset": args.dataset, "sites": [s.__dict__ | {"folder": str(s.folder), "config_path": str(s.config_path)}
                                                for s in specs],
@@ -98,6 +104,7 @@ def run(args) -> dict:
                                   for p in r["participants"]}} for r in rounds],
             "models": [{"version": m["version"], "sha256": m["sha256"], "size_bytes": m["size_bytes"],
                         "parent": m["parent"], "round": m["round"]} for m in models],
+            "inference": inference,
         }
         return report
     finally:

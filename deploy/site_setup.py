@@ -50,4 +50,5 @@ def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: s
         specs.append(SiteSpec(site_id, folder, config, len(site_users), int(rows.sum())))
     model_config = {"n_items": int(len(catalogue)), "max_seq_len": max_seq_len}
     (workdir / "model_config.json").write_text(json.dumps(model_config))
+    (workdir / "catalogue.json").write_text(json.dumps([int(x) for x in catalogue]))
     return specs, model_config

@@ -20,3 +20,12 @@ def federation_factory(tmp_path):
     yield make
     for fed in feds:
         fed.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()

@@ -1,0 +1,75 @@
+"""Users' recent behaviour sequences: Redis in production, an in-process store as the embedded default.
+
+Both keep, per user, the newest `max_len` item ids in arrival order and forget a user after
+`ttl_s` seconds without events. Tests run one contract against both.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Iterable
+
+
+class BehaviorStore:
+    def append(self, events: Iterable[tuple[str, int]]) -> int:
+        raise NotImplementedError
+
+    def recent(self, user_id: str) -> list[int]:
+        raise NotImplementedError
+
+
+class InMemoryBehaviorStore(BehaviorStore):
+    def __init__(self, max_len: int = 50, ttl_s: float = 7 * 86400):
+        self.max_len, self.ttl_s = max_len, ttl_s
+        self._seqs: dict[str, tuple[deque, float]] = {}
+        self._lock = threading.Lock()
+
+    def append(self, events) -> int:
+        n, now = 0, time.time()
+        with self._lock:
+            for user, item in events:
+                seq, expires = self._seqs.get(user, (None, 0.0))
+                if seq is None or expires < now:
+                    seq = deque(maxlen=self.max_len)
+                seq.append(int(item))
+                self._seqs[user] = (seq, now + self.ttl_s)
+                n += 1
+        return n
+
+    def recent(self, user_id: str) -> list[int]:
+        with self._lock:
+            seq, expires = self._seqs.get(user_id, (None, 0.0))
+            if seq is None or expires < time.time():
+                self._seqs.pop(user_id, None)
+                return []
+            return list(seq)
+
+
+class RedisBehaviorStore(BehaviorStore):
+    def __init__(self, url: str, max_len: int = 50, ttl_s: float = 7 * 86400, prefix: str = "fedads:seq:"):
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.client.ping()  # fail at start-up, not on the first request
+        self.max_len, self.ttl_s, self.prefix = max_len, int(ttl_s), prefix
+
+    def append(self, events) -> int:
+        pipe = self.client.pipeline(transaction=True)
+        touched, n = set(), 0
+        for user, item in events:
+            pipe.rpush(self.prefix + user, int(item))
+            touched.add(user)
+            n += 1
+        for user in touched:
+            pipe.ltrim(self.prefix + user, -self.max_len, -1)
+            pipe.expire(self.prefix + user, self.ttl_s)
+        pipe.execute()
+        return n
+
+    def recent(self, user_id: str) -> list[int]:
+        return [int(x) for x in self.client.lrange(self.prefix + user_id, -self.max_len, -1)]
+
+
+def open_store(redis_url: str, max_len: int, ttl_s: float) -> BehaviorStore:
+    return RedisBehaviorStore(redis_url, max_len, ttl_s) if redis_url else InMemoryBehaviorStore(max_len, ttl_s)

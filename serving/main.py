@@ -1,0 +1,66 @@
+"""`serving`: gRPC inference on the published FedAds models."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+
+import torch
+
+from fedads.runtime.logs import setup_logging
+from fedads.runtime.registry import ModelRegistry
+from fedads.runtime.server import GrpcServer, start_metrics_server
+from fedads.v1 import serving_pb2_grpc
+from serving.behavior_store import open_store
+from serving.model_holder import ModelHolder
+from serving.service import ServingServicer
+
+log = logging.getLogger("serving")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="serving", description="Serve FedAds models over gRPC (Predict, Rank, RecordEvents).")
+    p.add_argument("--listen", default="127.0.0.1:7200", help="gRPC listen address (host:port)")
+    p.add_argument("--registry", default="registry", help="model registry folder")
+    p.add_argument("--model-version", type=int, default=0, help="pin a version (0: newest, hot-swapped)")
+    p.add_argument("--poll-s", type=float, default=2.0, help="seconds between checks for a new version")
+    p.add_argument("--redis-url", default="", help="redis://host:port/db for behaviour sequences "
+                                                   "(empty: in-process store)")
+    p.add_argument("--max-seq-len", type=int, default=50, help="behaviour events kept per user")
+    p.add_argument("--ttl-s", type=float, default=7 * 86400, help="forget a user after this long without events")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per request")
+    p.add_argument("--workers", type=int, default=8, help="gRPC worker threads")
+    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port on 127.0.0.1 (0: off)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def build_server(args) -> GrpcServer:
+    torch.set_num_threads(args.threads)
+    holder = ModelHolder(ModelRegistry(args.registry), args.model_version)
+    store = open_store(args.redis_url, args.max_seq_len, args.ttl_s)
+    server = GrpcServer(max_workers=args.workers)
+    server.add(serving_pb2_grpc.add_ServingServiceServicer_to_server, ServingServicer(holder, store),
+               ["fedads.v1.ServingService"])
+    server.start(args.listen)
+    server.holder = holder
+    server.stop_watch = threading.Event()
+    holder.watch(args.poll_s, server.stop_watch)
+    log.info("serving listening", extra={"port": server.port, "version": holder.current.version,
+                                         "store": "redis" if args.redis_url else "in-process"})
+    return server
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("serving", args.log_level)
+    server = build_server(args)
+    start_metrics_server(args.metrics_port)
+    server.wait_for_signal()
+    server.stop_watch.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The served model: newest published version (or a pinned one), checked by sha256, swapped without pauses.
+
+A request takes one reference to a LoadedModel and uses it to the end, so a swap never
+changes the model under a request in flight; the old version is freed when the last such
+request finishes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import torch
+from safetensors.numpy import load as st_load
+
+from admodels.models.fedads_model import FedAdsModel, ModelConfig
+from fedads.runtime.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: int
+    model: FedAdsModel
+    config: ModelConfig
+    sha256: str
+
+
+def load_version(registry: ModelRegistry, version: int) -> LoadedModel:
+    manifest, data = registry.read_bytes(version)  # raises if the sha256 does not match
+    config = ModelConfig.from_dict(manifest["model_config"])
+    model = FedAdsModel(config)
+    model.load_shared_state(st_load(data))
+    model.eval()
+    return LoadedModel(manifest["version"], model, config, manifest["sha256"])
+
+
+class ModelHolder:
+    def __init__(self, registry: ModelRegistry, pinned_version: int = 0, keep_versions: int = 3):
+        self.registry = registry
+        self.pinned_version = pinned_version
+        self.keep_versions = keep_versions
+        self._lock = threading.Lock()
+        self._by_version: dict[int, LoadedModel] = {}
+        self.swaps = 0
+        self.current = load_version(registry, pinned_version)
+        self._by_version[self.current.version] = self.current
+
+    def get(self, version: int = 0) -> LoadedModel:
+        """The served model, or a specific version (loaded on demand; VersionNotFound if absent)."""
+        if version == 0 or version == self.current.version:
+            return self.current
+        with self._lock:
+            if version not in self._by_version:
+                self._remember(load_version(self.registry, version))
+            return self._by_version[version]
+
+    def _remember(self, loaded: LoadedModel) -> None:
+        self._by_version[loaded.version] = loaded
+        for v in sorted(self._by_version)[:-self.keep_versions]:
+            if v != self.current.version:
+                del self._by_version[v]
+
+    def refresh(self) -> bool:
+        """Swap to the newest published version if there is one; True when swapped."""
+        if self.pinned_version:
+            return False
+        newest = self.registry.latest_version()
+        if newest <= self.current.version:
+            return False
+        try:
+            loaded = load_version(self.registry, newest)
+        except Exception:  # noqa: BLE001 - a bad new version must not take the served one down
+            log.exception("could not load new model version; keeping the current one", extra={"version": newest})
+            return False
+        with self._lock:
+            self._remember(loaded)
+            self.current = loaded
+            self.swaps += 1
+        log.info("model swapped", extra={"version": loaded.version, "sha256": loaded.sha256})
+        return True
+
+    def watch(self, interval_s: float, stop: threading.Event) -> threading.Thread:
+        def loop():
+            while not stop.wait(interval_s):
+                self.refresh()
+        thread = threading.Thread(target=loop, daemon=True, name="model-watch")
+        thread.start()
+        return thread
+
+
+@torch.inference_mode()
+def predict(loaded: LoadedModel, history: list[int], candidates: list[int]) -> dict[str, torch.Tensor]:
+    """Scores for one user's candidates from the global model (no private parameters)."""
+    L = loaded.config.max_seq_len
+    hist = history[-L:]
+    seq = torch.zeros(1, L, dtype=torch.long)
+    if hist:
+        seq[0, L - len(hist):] = torch.tensor(hist, dtype=torch.long)
+    out = loaded.model(seq, torch.tensor([candidates], dtype=torch.long))
+    p_ctr = torch.sigmoid(out["ctr_logit"][0])
+    p_cvr = torch.sigmoid(out["cvr_logit"][0])
+    return {"p_ctr": p_ctr, "p_cvr": p_cvr, "p_ctcvr": p_ctr * p_cvr, "value": out["value"][0]}
