@@ -5,6 +5,7 @@ import argparse
 import logging
 import sys
 import threading
+from pathlib import Path
 
 import torch
 
@@ -12,9 +13,11 @@ from fedads.runtime.logs import setup_logging
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.server import GrpcServer, start_metrics_server
 from fedads.v1 import serving_pb2_grpc
+from serving.batcher import MicroBatcher
 from serving.behavior_store import open_store
 from serving.model_holder import ModelHolder
 from serving.service import ServingServicer
+from serving.site_mode import SitePrivateParameters
 
 log = logging.getLogger("serving")
 
@@ -31,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl-s", type=float, default=7 * 86400, help="forget a user after this long without events")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per request")
     p.add_argument("--workers", type=int, default=8, help="gRPC worker threads")
+    p.add_argument("--max-batch", type=int, default=32, help="most requests scored in one forward pass")
+    p.add_argument("--site-state", default="",
+                   help="site mode: a client-agent state folder whose private parameters serve that site's users")
     p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port on 127.0.0.1 (0: off)")
     p.add_argument("--log-level", default="INFO")
     return p
@@ -40,11 +46,13 @@ def build_server(args) -> GrpcServer:
     torch.set_num_threads(args.threads)
     holder = ModelHolder(ModelRegistry(args.registry), args.model_version)
     store = open_store(args.redis_url, args.max_seq_len, args.ttl_s)
+    site = SitePrivateParameters(Path(args.site_state), holder.current.config) if args.site_state else None
+    batcher = MicroBatcher(args.max_batch, site.private if site else None)
     server = GrpcServer(max_workers=args.workers)
-    server.add(serving_pb2_grpc.add_ServingServiceServicer_to_server, ServingServicer(holder, store),
+    server.add(serving_pb2_grpc.add_ServingServiceServicer_to_server, ServingServicer(holder, store, batcher, site),
                ["fedads.v1.ServingService"])
     server.start(args.listen)
-    server.holder = holder
+    server.holder, server.batcher = holder, batcher
     server.stop_watch = threading.Event()
     holder.watch(args.poll_s, server.stop_watch)
     log.info("serving listening", extra={"port": server.port, "version": holder.current.version,
@@ -59,6 +67,7 @@ def main(argv=None) -> int:
     start_metrics_server(args.metrics_port)
     server.wait_for_signal()
     server.stop_watch.set()
+    server.batcher.close()
     return 0
 
 

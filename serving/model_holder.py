@@ -10,7 +10,6 @@ import logging
 import threading
 from dataclasses import dataclass
 
-import torch
 from safetensors.numpy import load as st_load
 
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
@@ -88,17 +87,3 @@ class ModelHolder:
         thread = threading.Thread(target=loop, daemon=True, name="model-watch")
         thread.start()
         return thread
-
-
-@torch.inference_mode()
-def predict(loaded: LoadedModel, history: list[int], candidates: list[int]) -> dict[str, torch.Tensor]:
-    """Scores for one user's candidates from the global model (no private parameters)."""
-    L = loaded.config.max_seq_len
-    hist = history[-L:]
-    seq = torch.zeros(1, L, dtype=torch.long)
-    if hist:
-        seq[0, L - len(hist):] = torch.tensor(hist, dtype=torch.long)
-    out = loaded.model(seq, torch.tensor([candidates], dtype=torch.long))
-    p_ctr = torch.sigmoid(out["ctr_logit"][0])
-    p_cvr = torch.sigmoid(out["cvr_logit"][0])
-    return {"p_ctr": p_ctr, "p_cvr": p_cvr, "p_ctcvr": p_ctr * p_cvr, "value": out["value"][0]}

@@ -12,7 +12,8 @@ from fedads.runtime.server import abort
 from fedads.v1 import serving_pb2 as spb
 from fedads.v1 import serving_pb2_grpc
 from serving.behavior_store import BehaviorStore
-from serving.model_holder import ModelHolder, predict
+from serving.batcher import MicroBatcher, ScoreJob
+from serving.model_holder import ModelHolder
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ MAX_USER_ID = 256
 
 
 class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
-    def __init__(self, holder: ModelHolder, store: BehaviorStore):
-        self.holder, self.store = holder, store
+    def __init__(self, holder: ModelHolder, store: BehaviorStore, batcher: MicroBatcher, site=None):
+        self.holder, self.store, self.batcher, self.site = holder, store, batcher, site
 
     def _model(self, context, version: int):
         try:
@@ -60,7 +61,8 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
         candidates = list(request.candidates)
         self._check(context, request.user_id, candidates, loaded.config.n_items)
         history = [i for i in self.store.recent(request.user_id) if 1 <= i <= loaded.config.n_items]
-        scores = predict(loaded, history, candidates)
+        user_index = self.site.user_index(request.user_id) if self.site else -1
+        scores = self.batcher.score(ScoreJob(loaded, history, candidates, user_index))
         preds = [spb.Prediction(item_id=c, p_ctr=float(scores["p_ctr"][i]), p_cvr=float(scores["p_cvr"][i]),
                                 p_ctcvr=float(scores["p_ctcvr"][i]), value=float(scores["value"][i]))
                  for i, c in enumerate(candidates)]

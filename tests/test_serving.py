@@ -143,3 +143,67 @@ def test_a_corrupted_new_version_is_not_swapped_in(serving):
     assert not server.holder.refresh()
     assert stub.Predict(spb.PredictRequest(user_id="c", candidates=[1])).model_version == 1
     assert json.loads((path.parent / "manifest.json").read_text())["version"] == 2
+
+
+def test_micro_batched_scores_equal_single_request_scores(serving):
+    from serving.batcher import ScoreJob, forward_batch
+
+    stub, server, registry, config = serving
+    loaded = server.holder.current
+    rng = np.random.default_rng(0)
+    jobs = [ScoreJob(loaded, [int(x) for x in rng.integers(1, N_ITEMS, rng.integers(0, 12))],
+                     [int(x) for x in rng.integers(1, N_ITEMS, rng.integers(1, 9))]) for _ in range(12)]
+    batched = forward_batch(jobs)
+    for job, res in zip(jobs, batched):
+        alone = forward_batch([ScoreJob(loaded, job.history, job.candidates)])[0]
+        for key in ("p_ctr", "p_cvr", "value"):
+            assert res[key].shape == (len(job.candidates),)
+            np.testing.assert_allclose(res[key].numpy(), alone[key].numpy(), rtol=1e-5, atol=1e-6)
+    # Over gRPC, concurrent callers are served in shared forward passes with the same answers.
+    for k, job in enumerate(jobs):
+        if job.history:
+            stub.RecordEvents(iter([spb.BehaviorEvent(user_id=f"anon-{k}", item_id=i) for i in job.history]))
+    results, lock = {}, threading.Lock()
+
+    def call(k):
+        r = stub.Predict(spb.PredictRequest(user_id=f"anon-{k}", candidates=jobs[k].candidates))
+        with lock:
+            results[k] = [p.p_ctr for p in r.predictions]
+    batches_before = server.batcher.batches
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(len(jobs))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(results) == len(jobs) and server.batcher.batches - batches_before <= len(jobs)
+    for k, scores in results.items():
+        np.testing.assert_allclose(scores, batched[k]["p_ctr"], rtol=1e-5, atol=1e-6)
+
+
+def test_site_mode_serves_site_users_with_their_private_parameters(tmp_path, serving):
+    import torch
+
+    from admodels.models.fedads_model import PrivateUserState
+    from client_agent.local_store import LocalStore
+    from serving.batcher import ScoreJob, forward_batch
+
+    _, server, registry, config = serving
+    private = PrivateUserState(config, n_users=2, seed=3)
+    with torch.no_grad():
+        private.ffn_up.normal_()
+    LocalStore(tmp_path / "site").save_private(private, np.array([101, 102]))
+    args = build_parser().parse_args(["--listen", "127.0.0.1:0", "--registry", str(registry.root),
+                                      "--site-state", str(tmp_path / "site"), "--poll-s", "3600"])
+    site_server = build_server(args)
+    try:
+        stub = serving_pb2_grpc.ServingServiceStub(channel(f"127.0.0.1:{site_server.port}"))
+        cands = [2, 4, 6]
+        own = [p.p_ctr for p in stub.Predict(spb.PredictRequest(user_id="102", candidates=cands)).predictions]
+        stranger = [p.p_ctr for p in stub.Predict(spb.PredictRequest(user_id="999", candidates=cands)).predictions]
+        loaded = site_server.holder.current
+        expected = forward_batch([ScoreJob(loaded, [], cands, user_index=1)], private)[0]["p_ctr"]
+        np.testing.assert_allclose(own, expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(stranger, forward_batch([ScoreJob(loaded, [], cands)])[0]["p_ctr"], rtol=1e-5,
+                                   atol=1e-6)
+        assert not np.allclose(own, stranger)
+    finally:
+        site_server.stop_watch.set()
+        site_server.stop(0)

@@ -1,0 +1,29 @@
+"""Site mode: a partner serves its own users with the private parameters its agent trained on site."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from admodels.models.fedads_model import ModelConfig, PrivateUserState
+
+
+class SitePrivateParameters:
+    def __init__(self, state_dir: Path, config: ModelConfig):
+        path = Path(state_dir) / "private.safetensors"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: run the site's client-agent for at least one round first")
+        saved = load_file(str(path))
+        keys = saved.pop("user_keys").numpy()
+        self.private = PrivateUserState(config, len(keys))
+        try:
+            self.private.load_state_dict(saved)
+        except RuntimeError as exc:
+            raise ValueError(f"private parameters in {path} do not fit the served model: {exc}") from exc
+        self.private.eval()
+        self.index = {str(int(k)): i for i, k in enumerate(keys)}
+
+    def user_index(self, user_id: str) -> int:
+        """Local row of a site user, or -1 for users this site has no private parameters for."""
+        return self.index.get(user_id, -1)
+
