@@ -63,29 +63,34 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
         history = [i for i in self.store.recent(request.user_id) if 1 <= i <= loaded.config.n_items]
         user_index = self.site.user_index(request.user_id) if self.site else -1
         scores = self.batcher.score(ScoreJob(loaded, history, candidates, user_index))
-        preds = [spb.Prediction(item_id=c, p_ctr=float(scores["p_ctr"][i]), p_cvr=float(scores["p_cvr"][i]),
-                                p_ctcvr=float(scores["p_ctcvr"][i]), value=float(scores["value"][i]))
-                 for i, c in enumerate(candidates)]
         LATENCY.labels(method).observe(time.perf_counter() - started)
         REQUESTS.labels(method, "ok").inc()
-        return loaded, preds, len(history)
+        # One conversion to Python lists: indexing tensors element by element costs more than the model.
+        return loaded, candidates, {k: v.tolist() for k, v in scores.items()}, len(history)
+
+    @staticmethod
+    def _predictions(candidates, s, rows, score) -> list:
+        return [spb.Prediction(item_id=candidates[i], p_ctr=s["p_ctr"][i], p_cvr=s["p_cvr"][i],
+                               p_ctcvr=s["p_ctcvr"][i], value=s["value"][i], score=score[i]) for i in rows]
 
     def Predict(self, request, context):
-        loaded, preds, n_hist = self._score(request, context, "Predict")
-        for p in preds:
-            p.score = p.p_ctr
+        loaded, candidates, s, n_hist = self._score(request, context, "Predict")
+        preds = self._predictions(candidates, s, range(len(candidates)), s["p_ctr"])
         return spb.PredictResponse(model_version=loaded.version, predictions=preds, history_length=n_hist)
 
     def Rank(self, request, context):
         if request.k < 0:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "k must be ≥ 0")
-        loaded, preds, n_hist = self._score(request, context, "Rank")
+        loaded, candidates, s, n_hist = self._score(request, context, "Rank")
         objective = request.objective or spb.OBJECTIVE_CTR
-        for p in preds:
-            p.score = {spb.OBJECTIVE_CTR: p.p_ctr, spb.OBJECTIVE_CVR: p.p_ctcvr,
-                       spb.OBJECTIVE_EXPECTED_REVENUE: p.p_ctcvr * max(p.value, 0.0)}[objective]
-        ranked = sorted(preds, key=lambda p: -p.score)
-        return spb.RankResponse(model_version=loaded.version, ranked=ranked[:request.k or None],
+        if objective == spb.OBJECTIVE_CTR:
+            score = s["p_ctr"]
+        elif objective == spb.OBJECTIVE_CVR:
+            score = s["p_ctcvr"]
+        else:  # expected revenue: P(click and convert) × predicted conversion value
+            score = [p * max(v, 0.0) for p, v in zip(s["p_ctcvr"], s["value"])]
+        order = sorted(range(len(candidates)), key=score.__getitem__, reverse=True)[:request.k or None]
+        return spb.RankResponse(model_version=loaded.version, ranked=self._predictions(candidates, s, order, score),
                                 history_length=n_hist)
 
     def RecordEvents(self, request_iterator, context):

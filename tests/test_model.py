@@ -44,3 +44,18 @@ def test_private_state_changes_predictions_and_shared_state_round_trips():
     assert torch.allclose(out["ctr_logit"], again["ctr_logit"])
     empty = model(torch.zeros(1, 8, dtype=torch.long), cands[:1], torch.tensor([0]), private)
     assert torch.isfinite(empty["ctr_logit"]).all()
+
+
+def test_din_factorised_first_layer_equals_the_plain_mlp():
+    from admodels.layers.din import TargetAttention
+
+    torch.manual_seed(0)
+    att = TargetAttention(8, 16)
+    keys, query = torch.randn(3, 7, 8), torch.randn(3, 5, 8)
+    pad = torch.zeros(3, 7, dtype=torch.bool)
+    pad[0, :3] = True
+    k = keys.unsqueeze(1).expand(3, 5, 7, 8)
+    q = query.unsqueeze(2).expand(3, 5, 7, 8)
+    scores = att.mlp(torch.cat([k, q, k - q, k * q], dim=-1)).squeeze(-1).masked_fill(pad.unsqueeze(1), float("-inf"))
+    expected = torch.einsum("bcl,bld->bcd", torch.softmax(scores, -1), keys)
+    assert torch.allclose(att(keys, pad, query), expected, atol=1e-5)
