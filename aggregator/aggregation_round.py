@@ -9,9 +9,12 @@ import threading
 
 import numpy as np
 
+from aggregator.secagg_stages import SecAggStages, StageClosed
 from fedads.runtime.hashing import secret_matches, sha256_hex
 from fedads.runtime.layout import UpdateLayout
 from fedads.runtime.registry import ModelRegistry
+from privacy.secagg.config import SecAggConfig
+from privacy.secagg.keys import SecAggError
 
 
 class UploadRejected(Exception):
@@ -23,7 +26,8 @@ class UploadRejected(Exception):
 
 
 class AggregationRound:
-    def __init__(self, round_id: int, base_version: int, participants: dict[str, str], registry: ModelRegistry):
+    def __init__(self, round_id: int, base_version: int, participants: dict[str, str], registry: ModelRegistry,
+                 secure: bool = False, clip: float = 0.0, stage_deadline_s: float = 120.0):
         self.round_id = round_id
         self.base_version = base_version
         self.participants = dict(participants)  # site → sha256 of its upload token
@@ -34,30 +38,54 @@ class AggregationRound:
         self.digests: dict[str, str] = {}
         self.closed = False
         self.lock = threading.Lock()
+        self.stages: SecAggStages | None = None
+        if secure:
+            config = SecAggConfig(round_id, tuple(participants), **({"clip": clip} if clip else {}))
+            self.stages = SecAggStages(config, self.layout.length, stage_deadline_s)
+        self.dtype = "uint64" if secure else "float32"
+        self.itemsize = 8 if secure else 4
 
-    def check_header(self, site_id: str, token: str, num_elements: int, dtype: str) -> None:
+    def authenticate(self, site_id: str, token: str) -> None:
         if site_id not in self.participants:
             raise UploadRejected("permission", f"site {site_id!r} is not a participant of round {self.round_id}")
         if not secret_matches(token, self.participants[site_id]):
             raise UploadRejected("unauthenticated", f"upload token of site {site_id} does not match round {self.round_id}")
+
+    def check_header(self, site_id: str, token: str, num_elements: int, dtype: str) -> None:
+        self.authenticate(site_id, token)
         if self.closed:
             raise UploadRejected("precondition", f"round {self.round_id} no longer accepts uploads")
         if site_id in self.received:
             raise UploadRejected("exists", f"site {site_id} already uploaded its update for round {self.round_id}")
-        if dtype != "float32":
-            raise UploadRejected("invalid", f"update dtype {dtype!r} is not supported; send float32")
+        if dtype != self.dtype:
+            mode = "secure" if self.stages else "plain"
+            raise UploadRejected("invalid", f"update dtype {dtype!r} does not fit this round's {mode} aggregation; "
+                                            f"send {self.dtype}")
         if num_elements != self.layout.length:
             raise UploadRejected("invalid", f"update has {num_elements} elements; round {self.round_id} "
                                             f"expects {self.layout.length}")
 
     def accept(self, site_id: str, token: str, num_elements: int, dtype: str, sha256: str, data: bytes) -> str:
         self.check_header(site_id, token, num_elements, dtype)
-        if len(data) != num_elements * 4:
+        if len(data) != num_elements * self.itemsize:
             raise UploadRejected("invalid", f"update carries {len(data)} bytes; the header announced "
-                                            f"{num_elements * 4}")
+                                            f"{num_elements * self.itemsize}")
         digest = sha256_hex(data)
         if digest != sha256:
             raise UploadRejected("invalid", "update bytes do not match the sha256 in the header (corrupted upload)")
+        if self.stages is not None:
+            masked = np.frombuffer(data, dtype="<u8")
+            with self.lock:
+                self.check_header(site_id, token, num_elements, dtype)
+                try:
+                    self.stages.masked_input(site_id, masked)
+                except StageClosed as exc:
+                    raise UploadRejected("precondition", str(exc)) from exc
+                except SecAggError as exc:
+                    raise UploadRejected("invalid", str(exc)) from exc
+                self.received[site_id] = None  # the masked vector lives in the SecAgg server state
+                self.digests[site_id] = digest
+            return digest
         vector = np.frombuffer(data, dtype="<f4")
         if not np.isfinite(vector).all():
             raise UploadRejected("invalid", "update holds NaN or Inf values")
@@ -77,13 +105,23 @@ class AggregationRound:
         if len(included) < max(min_sites, 1):
             raise UploadRejected("precondition", f"only {len(included)} of the {len(site_ids)} named sites have "
                                                  f"uploaded; min-sites is {min_sites}")
-        total = np.zeros(self.layout.length, dtype=np.float64)
-        for site in included:
-            total += self.received[site]
+        if self.stages is not None:
+            try:
+                total, included = self.stages.finalize()
+            except (SecAggError, StageClosed) as exc:
+                raise UploadRejected("precondition", f"secure aggregation failed: {exc}") from exc
+            if len(included) < max(min_sites, 1):
+                raise UploadRejected("precondition", f"only {len(included)} sites survived unmasking; "
+                                                     f"min-sites is {min_sites}")
+        else:
+            total = np.zeros(self.layout.length, dtype=np.float64)
+            for site in included:
+                total += self.received[site]
         tensors = self.layout.apply(self.base, total)
         scopes = {t["name"]: t["scope"] for t in self.manifest["tensors"]}
         manifest = self.registry.publish(
             tensors, scopes, parent_version=self.base_version, round_id=self.round_id,
             model_config=self.manifest["model_config"],
-            extras={"sites": included, "weights": self.layout.weights_of(total)})
+            extras={"sites": included, "weights": self.layout.weights_of(total),
+                    "secure_aggregation": self.stages is not None})
         return {"manifest": manifest, "included": included}

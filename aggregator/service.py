@@ -8,6 +8,10 @@ import grpc
 from prometheus_client import Counter, Histogram
 
 from aggregator.aggregation_round import AggregationRound, UploadRejected
+from aggregator.secagg_stages import StageClosed
+from privacy.secagg.client import Advert, EncryptedShare, RevealedShare
+from privacy.secagg.keys import SecAggError
+from privacy.secagg.shamir import share_from_bytes
 from fedads.runtime.registry import ModelRegistry, RegistryError, VersionNotFound
 from fedads.runtime.server import abort
 from fedads.v1 import aggregator_pb2 as apb
@@ -36,16 +40,20 @@ class AggregatorCore:
         self.rounds: dict[int, AggregationRound] = {}
         self.lock = threading.Lock()
 
-    def open_round(self, round_id: int, base_version: int, participants: dict[str, str]) -> AggregationRound:
+    def open_round(self, round_id: int, base_version: int, participants: dict[str, str], secure: bool = False,
+                   clip: float = 0.0, stage_deadline_s: float = 120.0) -> AggregationRound:
         if round_id <= 0 or not participants:
             raise UploadRejected("invalid", "a round needs a positive id and at least one participant")
         with self.lock:
             if round_id in self.rounds:
                 raise UploadRejected("exists", f"round {round_id} is already open")
         try:
-            rnd = AggregationRound(round_id, base_version, participants, self.registry)
+            rnd = AggregationRound(round_id, base_version, participants, self.registry, secure, clip,
+                                   stage_deadline_s or 120.0)
         except VersionNotFound as exc:
             raise UploadRejected("not_found", str(exc)) from exc
+        except ValueError as exc:
+            raise UploadRejected("invalid", str(exc)) from exc
         with self.lock:
             self.rounds[round_id] = rnd
         return rnd
@@ -63,9 +71,12 @@ class AggregatorCore:
             self.rounds.pop(round_id, None)
         return result
 
-    def abort(self, round_id: int) -> bool:
+    def abort(self, round_id: int, reason: str = "") -> bool:
         with self.lock:
-            return self.rounds.pop(round_id, None) is not None
+            rnd = self.rounds.pop(round_id, None)
+        if rnd is not None and rnd.stages is not None:
+            rnd.stages.abort(reason)
+        return rnd is not None
 
 
 class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
@@ -76,7 +87,8 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
     def OpenRound(self, request, context):
         try:
             rnd = self.core.open_round(request.round_id, request.base_version,
-                                       {p.site_id: p.upload_token_sha256 for p in request.participants})
+                                       {p.site_id: p.upload_token_sha256 for p in request.participants},
+                                       request.secure_aggregation, request.secagg_clip, request.stage_deadline_s)
         except UploadRejected as exc:
             abort(context, CODES[exc.kind], str(exc))
         log.info("round opened", extra={"round_id": request.round_id, "sites": len(request.participants),
@@ -91,7 +103,7 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
             h = first.header
             rnd = self.core.get(h.round_id)
             rnd.check_header(h.site_id, h.upload_token, h.num_elements, h.dtype)
-            expected = h.num_elements * 4
+            expected = h.num_elements * rnd.itemsize
             if expected > self.max_update_bytes:
                 raise UploadRejected("invalid", f"update of {expected} bytes exceeds the limit {self.max_update_bytes}")
             buf = bytearray()
@@ -125,7 +137,69 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
                                          included_site_ids=result["included"])
 
     def AbortRound(self, request, context):
-        aborted = self.core.abort(request.round_id)
+        aborted = self.core.abort(request.round_id, request.reason)
         if aborted:
             log.warning("round aborted", extra={"round_id": request.round_id, "reason": request.reason})
         return apb.AbortRoundResponse(aborted=aborted)
+
+    def DropParticipants(self, request, context):
+        try:
+            rnd = self.core.get(request.round_id)
+        except UploadRejected as exc:
+            abort(context, CODES[exc.kind], str(exc))
+        if rnd.stages is not None:
+            rnd.stages.drop(list(request.site_ids))
+        return apb.DropParticipantsResponse(dropped=len(request.site_ids))
+
+    # --- SecAgg+ stages ---
+    def _stages(self, auth, context):
+        try:
+            rnd = self.core.get(auth.round_id)
+            rnd.authenticate(auth.site_id, auth.upload_token)
+        except UploadRejected as exc:
+            abort(context, CODES[exc.kind], str(exc))
+        if rnd.stages is None:
+            abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"round {auth.round_id} uses plain aggregation")
+        return rnd.stages
+
+    def _secagg_call(self, context, fn):
+        try:
+            return fn()
+        except StageClosed as exc:
+            abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except SecAggError as exc:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT,
+                  f"{exc} (offender: {exc.offender})" if exc.offender else str(exc))
+        except ValueError as exc:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"malformed secure-aggregation message: {exc}")
+
+    def AdvertiseKeys(self, request, context):
+        stages = self._stages(request.auth, context)
+        a = request.advert
+        if a.site_id != request.auth.site_id:
+            abort(context, grpc.StatusCode.PERMISSION_DENIED, "a site may only advertise its own keys")
+        adverts = self._secagg_call(context, lambda: stages.advertise(
+            Advert(a.site_id, a.c_pk, a.s_pk, a.b_commitment, a.signature)))
+        return apb.AdvertiseKeysResponse(adverts=[apb.KeyAdvertisement(
+            site_id=x.site, c_pk=x.c_pk, s_pk=x.s_pk, b_commitment=x.b_commitment, signature=x.signature)
+            for x in adverts])
+
+    def ShareKeys(self, request, context):
+        stages = self._stages(request.auth, context)
+        shares = [EncryptedShare(x.sender, x.receiver, x.ciphertext) for x in request.shares]
+        out = self._secagg_call(context, lambda: stages.share(request.auth.site_id, shares))
+        return apb.ShareKeysResponse(shares=[apb.EncryptedShare(sender=x.sender, receiver=x.receiver,
+                                                                ciphertext=x.ciphertext) for x in out])
+
+    def Unmask(self, request, context):
+        stages = self._stages(request.auth, context)
+        survivors = self._secagg_call(context, lambda: stages.survivors(request.auth.site_id,
+                                                                         max(1.0, context.time_remaining() or 600)))
+        return apb.UnmaskResponse(survivors=survivors)
+
+    def RevealShares(self, request, context):
+        stages = self._stages(request.auth, context)
+        shares = [RevealedShare(x.owner, x.kind, share_from_bytes(x.share)) for x in request.shares]
+        self._secagg_call(context, lambda: stages.reveal(request.auth.site_id, shares))
+        return apb.RevealSharesResponse(accepted=True)
+

@@ -9,6 +9,7 @@ import grpc
 
 from client_agent.config import SiteConfig
 from client_agent.local_store import LocalStore
+from client_agent.secure_upload import SecureAggregationSession
 from client_agent.site_trainer import SiteTrainer
 from coordinator.site_service import site_credentials
 from fedads.runtime.chunks import iter_chunks
@@ -29,9 +30,10 @@ class AgentStopped(Exception):
     pass
 
 
-def upload_stream(round_id: int, site_id: str, token: str, data: bytes):
+def upload_stream(round_id: int, site_id: str, token: str, data: bytes, dtype: str = "float32"):
+    itemsize = 8 if dtype == "uint64" else 4
     yield apb.UpdateChunk(header=apb.UpdateHeader(round_id=round_id, site_id=site_id, upload_token=token,
-                                                  num_elements=len(data) // 4, dtype="float32",
+                                                  num_elements=len(data) // itemsize, dtype=dtype,
                                                   sha256=sha256_hex(data)))
     for _, piece in iter_chunks(data):
         yield apb.UpdateChunk(data=piece)
@@ -59,8 +61,11 @@ class SiteAgent:
             token = self.config.token()
             if not token:
                 raise AgentStopped(f"site {self.config.site_id} is not enrolled and no enrollment token is configured")
-            resp = self.coordinator.Enroll(cpb.EnrollRequest(site_id=self.config.site_id, enrollment_token=token),
-                                           timeout=30, wait_for_ready=True)
+            from privacy.secagg.keys import public_bytes
+
+            resp = self.coordinator.Enroll(cpb.EnrollRequest(
+                site_id=self.config.site_id, enrollment_token=token,
+                identity_public_key=public_bytes(self.store.identity_key())), timeout=30, wait_for_ready=True)
             self.store.save_credentials(resp.site_id, resp.site_secret)
             creds = {"site_id": resp.site_id, "secret": resp.site_secret}
             log.info("enrolled", extra={"site": resp.site_id})
@@ -112,9 +117,10 @@ class SiteAgent:
         if task.deadline_unix and time.time() > task.deadline_unix:
             log.warning("skipping expired task", extra={"round_id": task.round_id})
             return
+        followup = None
         try:
             if task.kind == cpb.TASK_KIND_TRAIN:
-                result = self._train(task)
+                result, followup = self._train(task)
             elif task.kind == cpb.TASK_KIND_EVALUATE:
                 result = self._evaluate(task)
             else:
@@ -130,6 +136,12 @@ class SiteAgent:
             result = cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version,
                                     ok=False, error=f"{type(exc).__name__}: {exc}")
         self._report(result)
+        if followup is not None:
+            try:
+                followup()
+            except grpc.RpcError as exc:
+                log.warning("unmasking failed", extra={"round_id": task.round_id, "code": exc.code().name,
+                                                       "details": exc.details()})
 
     def _aggregator(self, address: str) -> aggregator_pb2_grpc.AggregatorServiceStub:
         if address not in self._aggregators:
@@ -137,22 +149,34 @@ class SiteAgent:
         return self._aggregators[address]
 
     def _train(self, task):
+        """Train and upload; returns the result and, under secure aggregation, the unmasking step."""
+        aggregator = self._aggregator(task.aggregator_address)
+        session = None
+        if task.secure_aggregation:
+            # Keys are agreed before training so that every site's stages line up.
+            session = SecureAggregationSession(aggregator, task, self.config.site_id, self.store.identity_key())
+            session.setup()
         manifest, weights = self.model(task.model_version)
         outcome = self.trainer.train(manifest, weights, task.train, progress=f"round {task.round_id}")
-        data = outcome.vector.astype("<f4").tobytes()
-        receipt = self._aggregator(task.aggregator_address).UploadUpdate(
-            upload_stream(task.round_id, self.config.site_id, task.upload_token, data), timeout=600)
+        if session is not None:
+            data, dtype = session.mask(outcome.vector).astype("<u8").tobytes(), "uint64"
+        else:
+            data, dtype = outcome.vector.astype("<f4").tobytes(), "float32"
+        receipt = aggregator.UploadUpdate(upload_stream(task.round_id, self.config.site_id, task.upload_token, data,
+                                                        dtype), timeout=600)
         digest = sha256_hex(data)
         if receipt.sha256 != digest:
             raise RuntimeError("aggregator receipt does not match the uploaded bytes")
         self.store.record_sent(task.round_id, outcome.vector, {
-            "round_id": task.round_id, "model_version": task.model_version, "sha256": digest,
-            "num_samples": outcome.num_samples, "weights": outcome.weights, "bytes": len(data)})
-        log.info("update uploaded", extra={"round_id": task.round_id, "bytes": len(data),
+            "round_id": task.round_id, "model_version": task.model_version, "sha256": digest, "dtype": dtype,
+            "num_samples": outcome.num_samples, "weights": outcome.weights, "bytes": len(data),
+            "secure_aggregation": session is not None}, masked=data if session is not None else None)
+        log.info("update uploaded", extra={"round_id": task.round_id, "bytes": len(data), "dtype": dtype,
                                            "train_s": round(outcome.seconds, 2), "loss": round(outcome.loss, 4)})
-        return cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version, ok=True,
-                              num_samples=outcome.num_samples, train_seconds=outcome.seconds, bytes_sent=len(data),
-                              upload_sha256=digest, train_loss=outcome.loss)
+        result = cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version, ok=True,
+                                num_samples=outcome.num_samples, train_seconds=outcome.seconds,
+                                bytes_sent=len(data), upload_sha256=digest, train_loss=outcome.loss)
+        return result, (session.unmask if session is not None else None)
 
     def _evaluate(self, task):
         manifest, weights = self.model(task.model_version)

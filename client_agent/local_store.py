@@ -41,6 +41,17 @@ class LocalStore:
         _atomic_write(self.root / "credentials.json", json.dumps({"site_id": site_id, "secret": secret}).encode(),
                       mode=0o600)
 
+    # the site's Ed25519 identity key: signs its per-round secure-aggregation keys
+    def identity_key(self):
+        from privacy.secagg.keys import identity_from_bytes, identity_to_bytes, new_identity_key
+
+        path = self.root / "identity.key"
+        if path.exists():
+            return identity_from_bytes(path.read_bytes())
+        key = new_identity_key()
+        _atomic_write(path, identity_to_bytes(key), mode=0o600)
+        return key
+
     # private parameters
     def load_private(self, config: ModelConfig, user_keys: np.ndarray, seed: int) -> PrivateUserState:
         state = PrivateUserState(config, len(user_keys), seed=seed)
@@ -61,10 +72,16 @@ class LocalStore:
         os.replace(tmp, self.root / "private.safetensors")
 
     # transparency record of every update that left the site
-    def record_sent(self, round_id: int, vector: np.ndarray, info: dict) -> None:
+    def record_sent(self, round_id: int, vector: np.ndarray, info: dict, masked: bytes | None = None) -> None:
+        """Keep the update (before masking) and, under secure aggregation, the masked bytes that left."""
         base = self.root / "sent" / f"round-{round_id:06d}"
         _atomic_write(base.with_suffix(".f32"), np.asarray(vector, dtype="<f4").tobytes())
+        if masked is not None:
+            _atomic_write(base.with_suffix(".masked"), masked)
         _atomic_write(base.with_suffix(".json"), json.dumps(info, indent=1).encode())
+
+    def sent_masked(self, round_id: int) -> bytes:
+        return (self.root / "sent" / f"round-{round_id:06d}.masked").read_bytes()
 
     def sent(self, round_id: int) -> tuple[np.ndarray, dict]:
         base = self.root / "sent" / f"round-{round_id:06d}"

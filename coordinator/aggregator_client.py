@@ -12,9 +12,11 @@ class AggregatorClient:
         self.registry = registry
         self.timeout_s = timeout_s
 
-    def open_round(self, round_id: int, base_version: int, token_sha256: dict[str, str]) -> int:
+    def open_round(self, round_id: int, base_version: int, token_sha256: dict[str, str], secure: bool = True,
+                   clip: float = 0.0, stage_deadline_s: float = 120.0) -> int:
         resp = self.stub.OpenRound(apb.OpenRoundRequest(
-            round_id=round_id, base_version=base_version,
+            round_id=round_id, base_version=base_version, secure_aggregation=secure, secagg_clip=clip,
+            stage_deadline_s=stage_deadline_s,
             participants=[apb.RoundParticipant(site_id=s, upload_token_sha256=h) for s, h in token_sha256.items()]),
             timeout=60)
         return resp.vector_length
@@ -27,6 +29,9 @@ class AggregatorClient:
             raise RuntimeError(f"aggregator reported sha256 {resp.sha256} for version {resp.version}, "
                                f"registry holds {manifest['sha256']}")
         return manifest
+
+    def drop_participants(self, round_id: int, site_ids: list[str]) -> None:
+        self.stub.DropParticipants(apb.DropParticipantsRequest(round_id=round_id, site_ids=site_ids), timeout=30)
 
     def abort_round(self, round_id: int, reason: str) -> None:
         self.stub.AbortRound(apb.AbortRoundRequest(round_id=round_id, reason=reason[:500]), timeout=30)

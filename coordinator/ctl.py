@@ -71,7 +71,8 @@ def cmd_start_round(admin, args) -> int:
     cfg = pb.RoundConfig(sites=args.sites, fraction=args.fraction, min_sites=args.min_sites, epochs=args.epochs,
                          learning_rate=args.lr, batch_size=args.batch_size, prox_mu=args.prox_mu,
                          negatives=args.negatives, seed=args.seed, train_deadline_s=args.deadline_s,
-                         eval_deadline_s=args.eval_deadline_s, weighting=args.weighting)
+                         eval_deadline_s=args.eval_deadline_s, weighting=args.weighting,
+                         plain_aggregation=args.plain_aggregation, secagg_clip=args.secagg_clip)
     info = admin.StartRound(pb.StartRoundRequest(config=cfg), timeout=60)
     if not args.wait:
         _print_round(_round_dict(info), args.json)
@@ -178,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--deadline-s", type=float, default=600.0, help="deadline of the training stage")
     s.add_argument("--eval-deadline-s", type=float, default=300.0, help="deadline of the evaluation stage")
     s.add_argument("--weighting", default="samples", help="aggregation weighting (samples)")
+    s.add_argument("--plain-aggregation", action="store_true",
+                   help="debug only: skip secure aggregation, so the aggregator sees each site's update")
+    s.add_argument("--secagg-clip", type=float, default=0.0,
+                   help="fixed-point range of each update element under secure aggregation (default 2^24)")
     s.add_argument("--wait", action="store_true", help="wait until the round ends; exit 1 if it failed")
     s.set_defaults(fn=cmd_start_round)
     sub.add_parser("status", help="models, sites and the current round").set_defaults(fn=cmd_status)

@@ -25,6 +25,9 @@ class RoundSettings:
     train_deadline_s: float = 600.0
     eval_deadline_s: float = 300.0
     weighting: str = "samples"
+    plain_aggregation: bool = False
+    secagg_clip: float = 2.0 ** 24
+    stage_deadline_s: float = 120.0
 
     @classmethod
     def from_proto(cls, msg) -> "RoundSettings":
@@ -34,7 +37,8 @@ class RoundSettings:
             epochs=msg.epochs or d.epochs, learning_rate=msg.learning_rate or d.learning_rate,
             batch_size=msg.batch_size or d.batch_size, prox_mu=msg.prox_mu, negatives=msg.negatives or d.negatives,
             seed=msg.seed, train_deadline_s=msg.train_deadline_s or d.train_deadline_s,
-            eval_deadline_s=msg.eval_deadline_s or d.eval_deadline_s, weighting=msg.weighting or d.weighting)
+            eval_deadline_s=msg.eval_deadline_s or d.eval_deadline_s, weighting=msg.weighting or d.weighting,
+            plain_aggregation=msg.plain_aggregation, secagg_clip=msg.secagg_clip or d.secagg_clip)
         s.validate()
         return s
 
@@ -50,6 +54,7 @@ class RoundSettings:
             (self.prox_mu >= 0, "prox-mu must be ≥ 0"),
             (1 <= self.negatives <= 1000, "negatives must lie in 1..1000"),
             (self.train_deadline_s > 0 and self.eval_deadline_s > 0, "deadlines must be positive"),
+            (self.secagg_clip > 0 and math.isfinite(self.secagg_clip), "secagg clip must be positive"),
             (self.weighting in WEIGHTINGS, f"weighting must be one of {', '.join(WEIGHTINGS)}"),
         ]
         for ok, message in checks:

@@ -52,6 +52,9 @@ class RoundManager:
         if len(online) < count:
             raise StoreError("precondition",
                              f"{len(online)} sites online, the round needs {count}")
+        if not settings.plain_aggregation and count < 2:
+            raise StoreError("precondition", "secure aggregation needs at least 2 sites; select more, or pass "
+                                             "--plain-aggregation for a single-site debug round")
         chosen = sorted(random.Random(settings.seed).sample(online, count))
         base_version = self.store.latest_model_version()
         if base_version == 0:
@@ -97,6 +100,7 @@ class RoundManager:
             self.store.update_participant(rnd["round_id"], site_id, TRAIN_OPEN, state="FAILED",
                                           error=result.error[:2000])
             self.hub.clear(site_id, rnd["round_id"])
+            self._tell_aggregator_dropped(rnd["round_id"], [site_id])
             log.warning("site failed its task", extra={"round_id": rnd["round_id"], "site": site_id,
                                                        "error": result.error})
             return
@@ -154,6 +158,7 @@ class RoundManager:
                     if self.store.update_participant(round_id, site, (waiting_state,), state="DROPPED",
                                                      error=f"disconnected during {stage}"):
                         log.warning("site dropped", extra={"round_id": round_id, "site": site, "stage": stage})
+                        self._tell_aggregator_dropped(round_id, [site])
                         self.notify()
             if not waiting:
                 return done
@@ -168,11 +173,21 @@ class RoundManager:
             with self._changed:
                 self._changed.wait(self.poll_s)
 
+    def _tell_aggregator_dropped(self, round_id: int, sites: list[str]) -> None:
+        try:
+            self.aggregator.drop_participants(round_id, sites)
+        except Exception:  # noqa: BLE001 - the stage deadlines still bound the wait
+            log.warning("could not tell the aggregator about dropped sites", extra={"round_id": round_id})
+
     def _train_stage(self, round_id: int, settings: RoundSettings, tokens: dict[str, str]) -> None:
         rnd = self.store.round(round_id)
         deadline = time.time() + settings.train_deadline_s
         stage_id = self.store.open_stage(round_id, "train", deadline)
-        self.aggregator.open_round(round_id, rnd["base_version"], {s: sha256_hex(t.encode()) for s, t in tokens.items()})
+        secure = not settings.plain_aggregation
+        self.aggregator.open_round(round_id, rnd["base_version"], {s: sha256_hex(t.encode()) for s, t in tokens.items()},
+                                   secure, settings.secagg_clip, settings.stage_deadline_s)
+        identities = self.store.identity_keys(list(tokens))
+        peers = [cpb.PeerIdentity(site_id=s, identity_public_key=identities.get(s) or b"") for s in sorted(tokens)]
         train = cpb.TrainConfig(epochs=settings.epochs, learning_rate=settings.learning_rate,
                                 batch_size=settings.batch_size, prox_mu=settings.prox_mu,
                                 negatives=settings.negatives, seed=settings.seed, weighting=settings.weighting)
@@ -180,7 +195,8 @@ class RoundManager:
             self.hub.assign(site, cpb.RoundTask(round_id=round_id, kind=cpb.TASK_KIND_TRAIN,
                                                 model_version=rnd["base_version"],
                                                 aggregator_address=self.aggregator_address, upload_token=token,
-                                                train=train, deadline_unix=deadline))
+                                                train=train, deadline_unix=deadline, secure_aggregation=secure,
+                                                peers=peers if secure else [], secagg_clip=settings.secagg_clip))
         done = self._wait_stage(round_id, deadline, "SELECTED", ("UPLOADED",), settings.min_sites, "train")
         outcome = "ok" if len(done) >= settings.min_sites else "quorum_lost"
         self.store.close_stage(stage_id, outcome, done)

@@ -1,7 +1,7 @@
 """SQL tables of the coordinator (SQLAlchemy 2; SQLite by default, any SQLAlchemy URL such as PostgreSQL)."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -19,6 +19,7 @@ class Site(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seen: Mapped[float | None] = mapped_column(Float, nullable=True)
     num_samples: Mapped[int] = mapped_column(BigInteger, default=0)
+    identity_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
 
 
 class Round(Base):

@@ -42,7 +42,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
 
     def Enroll(self, request, context):
         try:
-            secret = self.store.enroll(request.site_id, request.enrollment_token)
+            secret = self.store.enroll(request.site_id, request.enrollment_token, request.identity_public_key)
         except StoreError as exc:
             abort(context, code_for(exc.kind), str(exc))
         log.info("site enrolled", extra={"site": request.site_id})

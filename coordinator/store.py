@@ -64,7 +64,9 @@ class CoordinatorStore:
             site.enrollment_token_sha256 = sha256_hex(token.encode())
         return token
 
-    def enroll(self, site_id: str, token: str) -> str:
+    def enroll(self, site_id: str, token: str, identity_public_key: bytes = b"") -> str:
+        if len(identity_public_key) != 32:
+            raise StoreError("invalid", "identity_public_key must be the site's raw 32-byte Ed25519 public key")
         with self.session() as s:
             site = s.get(Site, site_id)
             if site is None or not site.enrollment_token_sha256 or not secret_matches(token, site.enrollment_token_sha256):
@@ -75,6 +77,7 @@ class CoordinatorStore:
             site.secret_sha256 = sha256_hex(secret.encode())
             site.enrollment_token_sha256 = None  # one-time
             site.enrolled_at = time.time()
+            site.identity_public_key = identity_public_key
         return secret
 
     def authenticate(self, site_id: str, secret: str) -> None:
@@ -84,6 +87,10 @@ class CoordinatorStore:
                 raise StoreError("unauthenticated", f"unknown site {site_id!r} or wrong site secret")
             if site.revoked:
                 raise StoreError("permission", f"site {site_id} is revoked")
+
+    def identity_keys(self, site_ids: list[str]) -> dict[str, bytes]:
+        with self.session() as s:
+            return {x.site_id: x.identity_public_key for x in s.scalars(select(Site).where(Site.site_id.in_(site_ids)))}
 
     def touch_site(self, site_id: str, num_samples: int | None = None) -> None:
         with self.session() as s:

@@ -34,6 +34,9 @@ def services(tmp_path):
     agg.stop(0)
 
 
+KEY = bytes(range(32))  # stands in for a site's Ed25519 public key
+
+
 def _code(fn):
     with pytest.raises(grpc.RpcError) as err:
         fn()
@@ -43,10 +46,14 @@ def _code(fn):
 def test_enrolment_is_one_time_and_credentials_are_checked(services):
     sites, admin, coord = services
     token = admin.CreateEnrollment(pb.CreateEnrollmentRequest(site_id="site-x")).enrollment_token
-    assert _code(lambda: sites.Enroll(cpb.EnrollRequest(site_id="site-x", enrollment_token="guess")))[0] == \
-        grpc.StatusCode.UNAUTHENTICATED
-    secret = sites.Enroll(cpb.EnrollRequest(site_id="site-x", enrollment_token=token)).site_secret
+    assert _code(lambda: sites.Enroll(cpb.EnrollRequest(site_id="site-x", enrollment_token="guess",
+                                                        identity_public_key=KEY)))[0] == grpc.StatusCode.UNAUTHENTICATED
     code, details = _code(lambda: sites.Enroll(cpb.EnrollRequest(site_id="site-x", enrollment_token=token)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "identity_public_key" in details
+    secret = sites.Enroll(cpb.EnrollRequest(site_id="site-x", enrollment_token=token,
+                                            identity_public_key=KEY)).site_secret
+    code, details = _code(lambda: sites.Enroll(cpb.EnrollRequest(site_id="site-x", enrollment_token=token,
+                                                                 identity_public_key=KEY)))
     assert code == grpc.StatusCode.UNAUTHENTICATED and "already used" in details
     assert _code(lambda: admin.CreateEnrollment(pb.CreateEnrollmentRequest(site_id="bad id!")))[0] == \
         grpc.StatusCode.INVALID_ARGUMENT
@@ -85,8 +92,8 @@ def test_results_from_non_participants_and_wrong_stages_are_refused(services):
     creds = {}
     for name in ("site-a", "site-b"):
         token = admin.CreateEnrollment(pb.CreateEnrollmentRequest(site_id=name)).enrollment_token
-        creds[name] = site_credentials(name, sites.Enroll(cpb.EnrollRequest(site_id=name,
-                                                                             enrollment_token=token)).site_secret)
+        creds[name] = site_credentials(name, sites.Enroll(cpb.EnrollRequest(
+            site_id=name, enrollment_token=token, identity_public_key=KEY)).site_secret)
     stream = sites.Connect(cpb.ConnectRequest(), metadata=creds["site-a"])
     tasks = []
     reader = threading.Thread(target=lambda: tasks.extend([next(stream)]), daemon=True)
@@ -95,7 +102,10 @@ def test_results_from_non_participants_and_wrong_stages_are_refused(services):
         if admin.GetStatus(common_pb2.Empty()).sites_online == 1:
             break
         threading.Event().wait(0.1)
-    info = admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(min_sites=1, train_deadline_s=30)))
+    code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(min_sites=1))))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "secure aggregation needs at least 2 sites" in details
+    info = admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(min_sites=1, train_deadline_s=30,
+                                                                       plain_aggregation=True)))
     reader.join(10)
     assert tasks and tasks[0].kind == cpb.TASK_KIND_TRAIN and tasks[0].round_id == info.round_id
 

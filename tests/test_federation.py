@@ -1,4 +1,5 @@
-"""Real processes on loopback: rounds publish exact weighted averages; private parameters never travel."""
+"""Real processes on loopback: rounds publish the weighted average of the sites' updates computed behind
+secure aggregation; no update in the clear and no private parameter ever crosses the wire."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,9 @@ import numpy as np
 from safetensors.torch import load_file
 
 from client_agent.local_store import LocalStore
+from fedads.runtime.hashing import sha256_hex
 from fedads.runtime.registry import ModelRegistry
+from privacy.secagg.encoding import FixedPoint
 
 
 def _offsets(manifest):
@@ -20,10 +23,10 @@ def _offsets(manifest):
     return offsets, pos
 
 
-def test_rounds_publish_weighted_average_and_private_parameters_never_cross_the_wire(federation_factory):
+def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(federation_factory):
     fed = federation_factory(n_sites=3, proxy=True).start()
     registry = ModelRegistry(fed.registry)
-    sent_vectors = []
+    sent_vectors, masked_uploads = [], []
     for r in (1, 2):
         info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--seed", str(r)).stdout)
         assert info["state"] == "COMPLETED", info
@@ -39,30 +42,41 @@ def test_rounds_publish_weighted_average_and_private_parameters_never_cross_the_
         sums, weight_sums = None, {}
         for p in info["participants"]:
             site = next(s for s in fed.sites if s.site_id == p["site_id"])
-            vector, record = LocalStore(site.folder / "state").sent(info["round_id"])
-            assert record["sha256"] == p["upload_sha256"]
-            assert record["bytes"] == p["bytes_sent"] == vector.nbytes
+            store = LocalStore(site.folder / "state")
+            vector, record = store.sent(info["round_id"])
+            masked = store.sent_masked(info["round_id"])
+            assert record["secure_aggregation"] and record["dtype"] == "uint64"
+            assert record["sha256"] == p["upload_sha256"] == sha256_hex(masked)
+            assert record["bytes"] == p["bytes_sent"] == len(masked) == 2 * vector.nbytes
             sent_vectors.append(vector)
+            masked_uploads.append(masked)
             sums = vector.astype(np.float64) if sums is None else sums + vector
             for scope, w in record["weights"].items():
                 weight_sums[scope] = weight_sums.get(scope, 0.0) + w
         assert weight_sums["global"] == sum(p["num_samples"] for p in info["participants"])
 
+        assert manifest["extras"]["secure_aggregation"] is True
+        quantisation = FixedPoint(2.0 ** 24, 3).error_bound(3)
         changed = 0
         for name, (off, size, shape, scope) in offsets.items():
             expected = base[name].astype(np.float64)
             if weight_sums[scope] > 0:
                 expected = expected + (sums[off:off + size] / weight_sums[scope]).reshape(shape)
-            np.testing.assert_allclose(published[name], expected, rtol=1e-5, atol=1e-6, err_msg=name)
+            bound = quantisation / weight_sums[scope] if weight_sums[scope] > 0 else 0.0
+            np.testing.assert_allclose(published[name], expected, rtol=1e-5, atol=1e-6 + bound, err_msg=name)
             changed += not np.array_equal(published[name], base[name])
         assert changed > len(offsets) // 2, "training should move most shared tensors"
         assert len(sums) == n_tensor_values + 1 + sum(s.startswith("group:") for s in weight_sums)
 
     wire = fed.coord_proxy.bytes() + fed.agg_proxy.bytes()
-    # Positive control: what the sites uploaded is visible in the captured traffic.
+    # Positive control: the masked vectors the sites uploaded are visible in the captured traffic ...
+    for masked in masked_uploads:
+        assert masked[8000:8128] in wire
+    # ... while no stretch of any site's update in the clear is (the aggregator only saw masked sums).
     for vector in sent_vectors:
-        probe = vector[1000:1016].tobytes()
-        assert probe in wire
+        nonzero = np.flatnonzero(vector)
+        for start in nonzero[:: max(1, len(nonzero) // 50)]:
+            assert vector[start:start + 4].tobytes() not in wire
     # No private parameter (user embeddings, user FFN factors) appears in any byte sent.
     checked = 0
     for site in fed.sites:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66\x65\x64\x61\x64s/v1/aggregator.proto\x12\tfedads.v1\"@\n\x10RoundParticipant\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x1b\n\x13upload_token_sha256\x18\x02 \x01(\t\"m\n\x10OpenRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x14\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x12\x31\n\x0cparticipants\x18\x03 \x03(\x0b\x32\x1b.fedads.v1.RoundParticipant\"*\n\x11OpenRoundResponse\x12\x15\n\rvector_length\x18\x01 \x01(\x03\"|\n\x0cUpdateHeader\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x14\n\x0cupload_token\x18\x03 \x01(\t\x12\x14\n\x0cnum_elements\x18\x04 \x01(\x03\x12\r\n\x05\x64type\x18\x05 \x01(\t\x12\x0e\n\x06sha256\x18\x06 \x01(\t\"P\n\x0bUpdateChunk\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x17.fedads.v1.UpdateHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"Z\n\rUploadReceipt\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x16\n\x0e\x62ytes_received\x18\x04 \x01(\x03\"M\n\x14\x46inalizeRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x10\n\x08site_ids\x18\x02 \x03(\t\x12\x11\n\tmin_sites\x18\x03 \x01(\x05\"S\n\x15\x46inalizeRoundResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x19\n\x11included_site_ids\x18\x03 \x03(\t\"5\n\x11\x41\x62ortRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"%\n\x12\x41\x62ortRoundResponse\x12\x0f\n\x07\x61\x62orted\x18\x01 \x01(\x08\x32\xbe\x02\n\x11\x41ggregatorService\x12\x46\n\tOpenRound\x12\x1b.fedads.v1.OpenRoundRequest\x1a\x1c.fedads.v1.OpenRoundResponse\x12\x42\n\x0cUploadUpdate\x12\x16.fedads.v1.UpdateChunk\x1a\x18.fedads.v1.UploadReceipt(\x01\x12R\n\rFinalizeRound\x12\x1f.fedads.v1.FinalizeRoundRequest\x1a .fedads.v1.FinalizeRoundResponse\x12I\n\nAbortRound\x12\x1c.fedads.v1.AbortRoundRequest\x1a\x1d.fedads.v1.AbortRoundResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66\x65\x64\x61\x64s/v1/aggregator.proto\x12\tfedads.v1\"@\n\x10RoundParticipant\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x1b\n\x13upload_token_sha256\x18\x02 \x01(\t\"\xb8\x01\n\x10OpenRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x14\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x12\x31\n\x0cparticipants\x18\x03 \x03(\x0b\x32\x1b.fedads.v1.RoundParticipant\x12\x1a\n\x12secure_aggregation\x18\x04 \x01(\x08\x12\x13\n\x0bsecagg_clip\x18\x05 \x01(\x01\x12\x18\n\x10stage_deadline_s\x18\x06 \x01(\x01\"*\n\x11OpenRoundResponse\x12\x15\n\rvector_length\x18\x01 \x01(\x03\"|\n\x0cUpdateHeader\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x14\n\x0cupload_token\x18\x03 \x01(\t\x12\x14\n\x0cnum_elements\x18\x04 \x01(\x03\x12\r\n\x05\x64type\x18\x05 \x01(\t\x12\x0e\n\x06sha256\x18\x06 \x01(\t\"P\n\x0bUpdateChunk\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x17.fedads.v1.UpdateHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"Z\n\rUploadReceipt\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x16\n\x0e\x62ytes_received\x18\x04 \x01(\x03\"M\n\x14\x46inalizeRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x10\n\x08site_ids\x18\x02 \x03(\t\x12\x11\n\tmin_sites\x18\x03 \x01(\x05\"S\n\x15\x46inalizeRoundResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x19\n\x11included_site_ids\x18\x03 \x03(\t\"5\n\x11\x41\x62ortRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x17\x44ropParticipantsRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x10\n\x08site_ids\x18\x02 \x03(\t\"+\n\x18\x44ropParticipantsResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x05\"%\n\x12\x41\x62ortRoundResponse\x12\x0f\n\x07\x61\x62orted\x18\x01 \x01(\x08\"h\n\x10KeyAdvertisement\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63_pk\x18\x02 \x01(\x0c\x12\x0c\n\x04s_pk\x18\x03 \x01(\x0c\x12\x14\n\x0c\x62_commitment\x18\x04 \x01(\x0c\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"C\n\x08SiteAuth\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x14\n\x0cupload_token\x18\x03 \x01(\t\"f\n\x14\x41\x64vertiseKeysRequest\x12!\n\x04\x61uth\x18\x01 \x01(\x0b\x32\x13.fedads.v1.SiteAuth\x12+\n\x06\x61\x64vert\x18\x02 \x01(\x0b\x32\x1b.fedads.v1.KeyAdvertisement\"E\n\x15\x41\x64vertiseKeysResponse\x12,\n\x07\x61\x64verts\x18\x01 \x03(\x0b\x32\x1b.fedads.v1.KeyAdvertisement\"F\n\x0e\x45ncryptedShare\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x10\n\x08receiver\x18\x02 \x01(\t\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\"`\n\x10ShareKeysRequest\x12!\n\x04\x61uth\x18\x01 \x01(\x0b\x32\x13.fedads.v1.SiteAuth\x12)\n\x06shares\x18\x02 \x03(\x0b\x32\x19.fedads.v1.EncryptedShare\">\n\x11ShareKeysResponse\x12)\n\x06shares\x18\x01 \x03(\x0b\x32\x19.fedads.v1.EncryptedShare\"2\n\rUnmaskRequest\x12!\n\x04\x61uth\x18\x01 \x01(\x0b\x32\x13.fedads.v1.SiteAuth\"#\n\x0eUnmaskResponse\x12\x11\n\tsurvivors\x18\x01 \x03(\t\";\n\rRevealedShare\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05share\x18\x03 \x01(\x0c\"b\n\x13RevealSharesRequest\x12!\n\x04\x61uth\x18\x01 \x01(\x0b\x32\x13.fedads.v1.SiteAuth\x12(\n\x06shares\x18\x02 \x03(\x0b\x32\x18.fedads.v1.RevealedShare\"(\n\x14RevealSharesResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x32\xc7\x05\n\x11\x41ggregatorService\x12\x46\n\tOpenRound\x12\x1b.fedads.v1.OpenRoundRequest\x1a\x1c.fedads.v1.OpenRoundResponse\x12\x42\n\x0cUploadUpdate\x12\x16.fedads.v1.UpdateChunk\x1a\x18.fedads.v1.UploadReceipt(\x01\x12R\n\rFinalizeRound\x12\x1f.fedads.v1.FinalizeRoundRequest\x1a .fedads.v1.FinalizeRoundResponse\x12I\n\nAbortRound\x12\x1c.fedads.v1.AbortRoundRequest\x1a\x1d.fedads.v1.AbortRoundResponse\x12[\n\x10\x44ropParticipants\x12\".fedads.v1.DropParticipantsRequest\x1a#.fedads.v1.DropParticipantsResponse\x12R\n\rAdvertiseKeys\x12\x1f.fedads.v1.AdvertiseKeysRequest\x1a .fedads.v1.AdvertiseKeysResponse\x12\x46\n\tShareKeys\x12\x1b.fedads.v1.ShareKeysRequest\x1a\x1c.fedads.v1.ShareKeysResponse\x12=\n\x06Unmask\x12\x18.fedads.v1.UnmaskRequest\x1a\x19.fedads.v1.UnmaskResponse\x12O\n\x0cRevealShares\x12\x1e.fedads.v1.RevealSharesRequest\x1a\x1f.fedads.v1.RevealSharesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,24 +33,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ROUNDPARTICIPANT']._serialized_start=41
   _globals['_ROUNDPARTICIPANT']._serialized_end=105
-  _globals['_OPENROUNDREQUEST']._serialized_start=107
-  _globals['_OPENROUNDREQUEST']._serialized_end=216
-  _globals['_OPENROUNDRESPONSE']._serialized_start=218
-  _globals['_OPENROUNDRESPONSE']._serialized_end=260
-  _globals['_UPDATEHEADER']._serialized_start=262
-  _globals['_UPDATEHEADER']._serialized_end=386
-  _globals['_UPDATECHUNK']._serialized_start=388
-  _globals['_UPDATECHUNK']._serialized_end=468
-  _globals['_UPLOADRECEIPT']._serialized_start=470
-  _globals['_UPLOADRECEIPT']._serialized_end=560
-  _globals['_FINALIZEROUNDREQUEST']._serialized_start=562
-  _globals['_FINALIZEROUNDREQUEST']._serialized_end=639
-  _globals['_FINALIZEROUNDRESPONSE']._serialized_start=641
-  _globals['_FINALIZEROUNDRESPONSE']._serialized_end=724
-  _globals['_ABORTROUNDREQUEST']._serialized_start=726
-  _globals['_ABORTROUNDREQUEST']._serialized_end=779
-  _globals['_ABORTROUNDRESPONSE']._serialized_start=781
-  _globals['_ABORTROUNDRESPONSE']._serialized_end=818
-  _globals['_AGGREGATORSERVICE']._serialized_start=821
-  _globals['_AGGREGATORSERVICE']._serialized_end=1139
+  _globals['_OPENROUNDREQUEST']._serialized_start=108
+  _globals['_OPENROUNDREQUEST']._serialized_end=292
+  _globals['_OPENROUNDRESPONSE']._serialized_start=294
+  _globals['_OPENROUNDRESPONSE']._serialized_end=336
+  _globals['_UPDATEHEADER']._serialized_start=338
+  _globals['_UPDATEHEADER']._serialized_end=462
+  _globals['_UPDATECHUNK']._serialized_start=464
+  _globals['_UPDATECHUNK']._serialized_end=544
+  _globals['_UPLOADRECEIPT']._serialized_start=546
+  _globals['_UPLOADRECEIPT']._serialized_end=636
+  _globals['_FINALIZEROUNDREQUEST']._serialized_start=638
+  _globals['_FINALIZEROUNDREQUEST']._serialized_end=715
+  _globals['_FINALIZEROUNDRESPONSE']._serialized_start=717
+  _globals['_FINALIZEROUNDRESPONSE']._serialized_end=800
+  _globals['_ABORTROUNDREQUEST']._serialized_start=802
+  _globals['_ABORTROUNDREQUEST']._serialized_end=855
+  _globals['_DROPPARTICIPANTSREQUEST']._serialized_start=857
+  _globals['_DROPPARTICIPANTSREQUEST']._serialized_end=918
+  _globals['_DROPPARTICIPANTSRESPONSE']._serialized_start=920
+  _globals['_DROPPARTICIPANTSRESPONSE']._serialized_end=963
+  _globals['_ABORTROUNDRESPONSE']._serialized_start=965
+  _globals['_ABORTROUNDRESPONSE']._serialized_end=1002
+  _globals['_KEYADVERTISEMENT']._serialized_start=1004
+  _globals['_KEYADVERTISEMENT']._serialized_end=1108
+  _globals['_SITEAUTH']._serialized_start=1110
+  _globals['_SITEAUTH']._serialized_end=1177
+  _globals['_ADVERTISEKEYSREQUEST']._serialized_start=1179
+  _globals['_ADVERTISEKEYSREQUEST']._serialized_end=1281
+  _globals['_ADVERTISEKEYSRESPONSE']._serialized_start=1283
+  _globals['_ADVERTISEKEYSRESPONSE']._serialized_end=1352
+  _globals['_ENCRYPTEDSHARE']._serialized_start=1354
+  _globals['_ENCRYPTEDSHARE']._serialized_end=1424
+  _globals['_SHAREKEYSREQUEST']._serialized_start=1426
+  _globals['_SHAREKEYSREQUEST']._serialized_end=1522
+  _globals['_SHAREKEYSRESPONSE']._serialized_start=1524
+  _globals['_SHAREKEYSRESPONSE']._serialized_end=1586
+  _globals['_UNMASKREQUEST']._serialized_start=1588
+  _globals['_UNMASKREQUEST']._serialized_end=1638
+  _globals['_UNMASKRESPONSE']._serialized_start=1640
+  _globals['_UNMASKRESPONSE']._serialized_end=1675
+  _globals['_REVEALEDSHARE']._serialized_start=1677
+  _globals['_REVEALEDSHARE']._serialized_end=1736
+  _globals['_REVEALSHARESREQUEST']._serialized_start=1738
+  _globals['_REVEALSHARESREQUEST']._serialized_end=1836
+  _globals['_REVEALSHARESRESPONSE']._serialized_start=1838
+  _globals['_REVEALSHARESRESPONSE']._serialized_end=1878
+  _globals['_AGGREGATORSERVICE']._serialized_start=1881
+  _globals['_AGGREGATORSERVICE']._serialized_end=2592
 # @@protoc_insertion_point(module_scope)

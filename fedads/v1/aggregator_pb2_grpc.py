@@ -54,6 +54,31 @@ class AggregatorServiceStub:
                 request_serializer=fedads_dot_v1_dot_aggregator__pb2.AbortRoundRequest.SerializeToString,
                 response_deserializer=fedads_dot_v1_dot_aggregator__pb2.AbortRoundResponse.FromString,
                 _registered_method=True)
+        self.DropParticipants = channel.unary_unary(
+                '/fedads.v1.AggregatorService/DropParticipants',
+                request_serializer=fedads_dot_v1_dot_aggregator__pb2.DropParticipantsRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_aggregator__pb2.DropParticipantsResponse.FromString,
+                _registered_method=True)
+        self.AdvertiseKeys = channel.unary_unary(
+                '/fedads.v1.AggregatorService/AdvertiseKeys',
+                request_serializer=fedads_dot_v1_dot_aggregator__pb2.AdvertiseKeysRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_aggregator__pb2.AdvertiseKeysResponse.FromString,
+                _registered_method=True)
+        self.ShareKeys = channel.unary_unary(
+                '/fedads.v1.AggregatorService/ShareKeys',
+                request_serializer=fedads_dot_v1_dot_aggregator__pb2.ShareKeysRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_aggregator__pb2.ShareKeysResponse.FromString,
+                _registered_method=True)
+        self.Unmask = channel.unary_unary(
+                '/fedads.v1.AggregatorService/Unmask',
+                request_serializer=fedads_dot_v1_dot_aggregator__pb2.UnmaskRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_aggregator__pb2.UnmaskResponse.FromString,
+                _registered_method=True)
+        self.RevealShares = channel.unary_unary(
+                '/fedads.v1.AggregatorService/RevealShares',
+                request_serializer=fedads_dot_v1_dot_aggregator__pb2.RevealSharesRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_aggregator__pb2.RevealSharesResponse.FromString,
+                _registered_method=True)
 
 
 class AggregatorServiceServicer:
@@ -83,6 +108,36 @@ class AggregatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DropParticipants(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdvertiseKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShareKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unmask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevealShares(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AggregatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +160,31 @@ def add_AggregatorServiceServicer_to_server(servicer, server):
                     servicer.AbortRound,
                     request_deserializer=fedads_dot_v1_dot_aggregator__pb2.AbortRoundRequest.FromString,
                     response_serializer=fedads_dot_v1_dot_aggregator__pb2.AbortRoundResponse.SerializeToString,
+            ),
+            'DropParticipants': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropParticipants,
+                    request_deserializer=fedads_dot_v1_dot_aggregator__pb2.DropParticipantsRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_aggregator__pb2.DropParticipantsResponse.SerializeToString,
+            ),
+            'AdvertiseKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdvertiseKeys,
+                    request_deserializer=fedads_dot_v1_dot_aggregator__pb2.AdvertiseKeysRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_aggregator__pb2.AdvertiseKeysResponse.SerializeToString,
+            ),
+            'ShareKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShareKeys,
+                    request_deserializer=fedads_dot_v1_dot_aggregator__pb2.ShareKeysRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_aggregator__pb2.ShareKeysResponse.SerializeToString,
+            ),
+            'Unmask': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unmask,
+                    request_deserializer=fedads_dot_v1_dot_aggregator__pb2.UnmaskRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_aggregator__pb2.UnmaskResponse.SerializeToString,
+            ),
+            'RevealShares': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevealShares,
+                    request_deserializer=fedads_dot_v1_dot_aggregator__pb2.RevealSharesRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_aggregator__pb2.RevealSharesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +295,141 @@ class AggregatorService:
             '/fedads.v1.AggregatorService/AbortRound',
             fedads_dot_v1_dot_aggregator__pb2.AbortRoundRequest.SerializeToString,
             fedads_dot_v1_dot_aggregator__pb2.AbortRoundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropParticipants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AggregatorService/DropParticipants',
+            fedads_dot_v1_dot_aggregator__pb2.DropParticipantsRequest.SerializeToString,
+            fedads_dot_v1_dot_aggregator__pb2.DropParticipantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdvertiseKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AggregatorService/AdvertiseKeys',
+            fedads_dot_v1_dot_aggregator__pb2.AdvertiseKeysRequest.SerializeToString,
+            fedads_dot_v1_dot_aggregator__pb2.AdvertiseKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShareKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AggregatorService/ShareKeys',
+            fedads_dot_v1_dot_aggregator__pb2.ShareKeysRequest.SerializeToString,
+            fedads_dot_v1_dot_aggregator__pb2.ShareKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unmask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AggregatorService/Unmask',
+            fedads_dot_v1_dot_aggregator__pb2.UnmaskRequest.SerializeToString,
+            fedads_dot_v1_dot_aggregator__pb2.UnmaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevealShares(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AggregatorService/RevealShares',
+            fedads_dot_v1_dot_aggregator__pb2.RevealSharesRequest.SerializeToString,
+            fedads_dot_v1_dot_aggregator__pb2.RevealSharesResponse.FromString,
             options,
             channel_credentials,
             insecure,

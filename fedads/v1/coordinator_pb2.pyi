@@ -1,7 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -16,12 +17,14 @@ TASK_KIND_TRAIN: TaskKind
 TASK_KIND_EVALUATE: TaskKind
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("site_id", "enrollment_token")
+    __slots__ = ("site_id", "enrollment_token", "identity_public_key")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     ENROLLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     enrollment_token: str
-    def __init__(self, site_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ...) -> None: ...
+    identity_public_key: bytes
+    def __init__(self, site_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
     __slots__ = ("site_id", "site_secret")
@@ -59,8 +62,16 @@ class TrainConfig(_message.Message):
     weighting: str
     def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., weighting: _Optional[str] = ...) -> None: ...
 
+class PeerIdentity(_message.Message):
+    __slots__ = ("site_id", "identity_public_key")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    identity_public_key: bytes
+    def __init__(self, site_id: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ...) -> None: ...
+
 class RoundTask(_message.Message):
-    __slots__ = ("round_id", "kind", "model_version", "aggregator_address", "upload_token", "train", "deadline_unix", "vector_length")
+    __slots__ = ("round_id", "kind", "model_version", "aggregator_address", "upload_token", "train", "deadline_unix", "vector_length", "secure_aggregation", "peers", "secagg_clip")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +80,9 @@ class RoundTask(_message.Message):
     TRAIN_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
     VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    SECURE_AGGREGATION_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    SECAGG_CLIP_FIELD_NUMBER: _ClassVar[int]
     round_id: int
     kind: TaskKind
     model_version: int
@@ -77,7 +91,10 @@ class RoundTask(_message.Message):
     train: TrainConfig
     deadline_unix: float
     vector_length: int
-    def __init__(self, round_id: _Optional[int] = ..., kind: _Optional[_Union[TaskKind, str]] = ..., model_version: _Optional[int] = ..., aggregator_address: _Optional[str] = ..., upload_token: _Optional[str] = ..., train: _Optional[_Union[TrainConfig, _Mapping]] = ..., deadline_unix: _Optional[float] = ..., vector_length: _Optional[int] = ...) -> None: ...
+    secure_aggregation: bool
+    peers: _containers.RepeatedCompositeFieldContainer[PeerIdentity]
+    secagg_clip: float
+    def __init__(self, round_id: _Optional[int] = ..., kind: _Optional[_Union[TaskKind, str]] = ..., model_version: _Optional[int] = ..., aggregator_address: _Optional[str] = ..., upload_token: _Optional[str] = ..., train: _Optional[_Union[TrainConfig, _Mapping]] = ..., deadline_unix: _Optional[float] = ..., vector_length: _Optional[int] = ..., secure_aggregation: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[PeerIdentity, _Mapping]]] = ..., secagg_clip: _Optional[float] = ...) -> None: ...
 
 class EvalMetrics(_message.Message):
     __slots__ = ("num_users", "hr_at_10", "ndcg_at_10", "loss")
