@@ -10,6 +10,7 @@ import grpc
 from client_agent.config import SiteConfig
 from client_agent.local_store import LocalStore
 from client_agent.secure_upload import SecureAggregationSession
+from client_agent.site_privacy import BudgetExhausted, SitePrivacy
 from client_agent.site_trainer import SiteTrainer
 from coordinator.site_service import site_credentials
 from fedads.runtime.chunks import iter_chunks
@@ -43,8 +44,10 @@ class SiteAgent:
     def __init__(self, config: SiteConfig):
         self.config = config
         self.store = LocalStore(config.state_dir)
+        privacy = SitePrivacy(config.state_dir, config.dp_clip_norm, config.dp_epsilon_budget, config.dp_delta,
+                              config.dp_noise_multiplier, config.dp_planned_rounds)
         self.trainer = SiteTrainer(config.site_id, config.data_file, self.store, config.device, config.threads,
-                                   config.max_targets_per_user, config.eval_negatives, config.eval_seed)
+                                   config.max_targets_per_user, config.eval_negatives, config.eval_seed, privacy)
         self.channel = channel(config.coordinator)
         self.coordinator = coordinator_pb2_grpc.CoordinatorServiceStub(self.channel)
         self.registry = registry_pb2_grpc.ModelRegistryServiceStub(self.channel)
@@ -126,6 +129,13 @@ class SiteAgent:
             else:
                 log.warning("ignoring task of unknown kind", extra={"kind": task.kind})
                 return
+        except BudgetExhausted as exc:
+            log.warning("refusing round", extra={"round_id": task.round_id, "reason": str(exc)})
+            p = self.trainer.privacy
+            result = cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version,
+                                    ok=False, refused=True, error=str(exc), epsilon_spent=p.budget.spent(),
+                                    epsilon_budget=p.budget.epsilon_budget, noise_multiplier=p.noise_multiplier,
+                                    dp_delta=p.delta)
         except grpc.RpcError as exc:
             if exc.code() in FATAL:
                 raise
@@ -150,6 +160,8 @@ class SiteAgent:
 
     def _train(self, task):
         """Train and upload; returns the result and, under secure aggregation, the unmasking step."""
+        if self.trainer.privacy.enabled:
+            self.trainer.privacy.check()  # refuse before joining the secure-aggregation stages
         aggregator = self._aggregator(task.aggregator_address)
         session = None
         if task.secure_aggregation:
@@ -170,12 +182,14 @@ class SiteAgent:
         self.store.record_sent(task.round_id, outcome.vector, {
             "round_id": task.round_id, "model_version": task.model_version, "sha256": digest, "dtype": dtype,
             "num_samples": outcome.num_samples, "weights": outcome.weights, "bytes": len(data),
+            "privacy": outcome.privacy,
             "secure_aggregation": session is not None}, masked=data if session is not None else None)
         log.info("update uploaded", extra={"round_id": task.round_id, "bytes": len(data), "dtype": dtype,
                                            "train_s": round(outcome.seconds, 2), "loss": round(outcome.loss, 4)})
         result = cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version, ok=True,
                                 num_samples=outcome.num_samples, train_seconds=outcome.seconds,
-                                bytes_sent=len(data), upload_sha256=digest, train_loss=outcome.loss)
+                                bytes_sent=len(data), upload_sha256=digest, train_loss=outcome.loss,
+                                **outcome.privacy)
         return result, (session.unmask if session is not None else None)
 
     def _evaluate(self, task):

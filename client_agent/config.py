@@ -23,7 +23,14 @@ class SiteConfig:
     max_targets_per_user: int = 0  # cap of training targets per user per epoch (0: all)
     eval_negatives: int = 99
     eval_seed: int = 0
-    log_every_batches: int = 0
+    # Differential privacy (off while dp_clip_norm is 0): the site's whole update is clipped to
+    # dp_clip_norm and gets Gaussian noise of std σ·dp_clip_norm; σ is dp_noise_multiplier or,
+    # when that is 0, calibrated so dp_planned_rounds rounds spend dp_epsilon_budget at dp_delta.
+    dp_clip_norm: float = 0.0
+    dp_epsilon_budget: float = 0.0
+    dp_delta: float = 1e-5
+    dp_noise_multiplier: float = 0.0
+    dp_planned_rounds: int = 10
 
     @classmethod
     def load(cls, path: str | Path) -> "SiteConfig":

@@ -13,6 +13,7 @@ from admodels.data.site_files import read_site_file
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
 from admodels.training import TrainSettings, evaluate, pick_device, train_local
 from client_agent.local_store import LocalStore
+from client_agent.site_privacy import SitePrivacy
 from fedads.runtime.layout import GLOBAL, UpdateLayout
 
 
@@ -23,11 +24,26 @@ class TrainOutcome:
     seconds: float
     loss: float
     weights: dict
+    privacy: dict
+
+
+def aggregation_factor(weighting: str, privacy: SitePrivacy) -> float:
+    """The multiplier on a site's sample count (and group masses) for the round's weighting scheme."""
+    factor = 1.0
+    for scheme in filter(None, weighting.split(",")):
+        if scheme == "noise":
+            if not privacy.enabled:
+                raise ValueError("noise weighting needs differential privacy on this site (set dp_clip_norm)")
+            factor /= privacy.noise_std ** 2
+        elif scheme not in ("samples", "interest"):
+            raise ValueError(f"unknown weighting scheme {scheme!r}")
+    return factor
 
 
 class SiteTrainer:
     def __init__(self, site_id: str, data_file, store: LocalStore, device: str = "auto", threads: int = 0,
-                 max_targets_per_user: int = 0, eval_negatives: int = 99, eval_seed: int = 0):
+                 max_targets_per_user: int = 0, eval_negatives: int = 99, eval_seed: int = 0,
+                 privacy: SitePrivacy | None = None):
         self.site_id = site_id
         self.raw = read_site_file(data_file)
         self.store = store
@@ -38,6 +54,7 @@ class SiteTrainer:
         self.eval_negatives = eval_negatives
         self.eval_seed = eval_seed
         self._data: SequenceData | None = None
+        self.privacy = privacy or SitePrivacy(store.root)
         # A stable per-site seed for private parameter initialisation.
         self.private_seed = zlib.crc32(site_id.encode())
 
@@ -64,6 +81,8 @@ class SiteTrainer:
         return model
 
     def train(self, manifest: dict, weights: bytes, train_cfg, progress: str | None = None) -> TrainOutcome:
+        factor = aggregation_factor(train_cfg.weighting or "samples", self.privacy)
+        epsilon_after = self.privacy.check() if self.privacy.enabled else 0.0  # refuse before any work
         model = self.build_model(manifest, weights)
         data = self.data_for(model.config)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
@@ -76,13 +95,20 @@ class SiteTrainer:
         self.store.save_private(private, data.user_keys)
         trained = model.shared_state()
         deltas = {k: trained[k] - base[k] for k in base}
+        privacy = {}
+        if self.privacy.enabled:
+            deltas = self.privacy.privatise(deltas, np.random.default_rng())
+            spent = self.privacy.commit()
+            privacy = {"epsilon_spent": spent, "epsilon_budget": self.privacy.budget.epsilon_budget,
+                       "noise_multiplier": self.privacy.noise_multiplier, "dp_delta": self.privacy.delta}
+            assert abs(spent - epsilon_after) < 1e-6
         per_epoch = stats.num_samples // max(settings.epochs, 1)
-        weights_by_scope = {GLOBAL: float(per_epoch)}
+        weights_by_scope = {GLOBAL: float(per_epoch) * factor}
         for k, mass in enumerate(stats.group_mass):
-            weights_by_scope[f"group:{k}"] = float(mass)
+            weights_by_scope[f"group:{k}"] = float(mass) * factor
         layout = UpdateLayout.from_manifest(manifest)
         vector = layout.pack(deltas, weights_by_scope)
-        return TrainOutcome(vector, per_epoch, stats.seconds, stats.loss, weights_by_scope)
+        return TrainOutcome(vector, per_epoch, stats.seconds, stats.loss, weights_by_scope, privacy)
 
     def evaluate(self, manifest: dict, weights: bytes) -> dict:
         model = self.build_model(manifest, weights)

@@ -32,7 +32,8 @@ def round_to_proto(r: dict | None) -> pb.RoundInfo:
         participants=[pb.ParticipantInfo(site_id=p["site_id"], state=p["state"], num_samples=p["num_samples"],
                                          train_seconds=p["train_seconds"], bytes_sent=p["bytes_sent"],
                                          error=p["error"], metrics_json=json.dumps(p["metrics"]),
-                                         upload_sha256=p["upload_sha256"])
+                                         upload_sha256=p["upload_sha256"], epsilon_spent=p["epsilon_spent"],
+                                         epsilon_budget=p["epsilon_budget"], noise_multiplier=p["noise_multiplier"])
                       for p in r["participants"]])
 
 
@@ -69,7 +70,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return pb.ListClientsResponse(clients=[
             pb.ClientInfo(site_id=s["site_id"], online=s["site_id"] in online, revoked=s["revoked"],
                           enrolled_at=_ts(s["enrolled_at"]), last_seen=_ts(s["last_seen"]),
-                          num_samples=s["num_samples"]) for s in self.store.sites()])
+                          num_samples=s["num_samples"], epsilon_spent=s["epsilon_spent"],
+                          epsilon_budget=s["epsilon_budget"]) for s in self.store.sites()])
 
     def CreateEnrollment(self, request, context):
         token = self._call(context, lambda: self.store.create_enrollment(request.site_id))

@@ -24,6 +24,8 @@ def _round_dict(r: pb.RoundInfo) -> dict:
             "participants": [{"site_id": p.site_id, "state": p.state, "num_samples": p.num_samples,
                               "train_seconds": round(p.train_seconds, 3), "bytes_sent": p.bytes_sent,
                               "upload_sha256": p.upload_sha256, "error": p.error,
+                              "epsilon_spent": p.epsilon_spent, "epsilon_budget": p.epsilon_budget,
+                              "noise_multiplier": p.noise_multiplier,
                               "metrics": json.loads(p.metrics_json or "{}")}
                              for p in r.participants]}
 
@@ -42,16 +44,28 @@ def _fmt_metric(metrics: dict, key: str) -> str:
     return f"{metrics[key]:.4f}" if key in metrics else "-"
 
 
+def _fmt_eps(p: dict) -> str:
+    """ε spent / budget (remaining), or '-' for a site without differential privacy."""
+    if not p.get("epsilon_budget"):
+        return "-"
+    left = p["epsilon_budget"] - p["epsilon_spent"]
+    return f"{p['epsilon_spent']:.2f}/{p['epsilon_budget']:.2f} ({left:.2f} left)"
+
+
 def _round_rows(rounds: list[dict]) -> list[dict]:
     return [{"round": r["round_id"], "state": r["state"], "base": r["base_version"],
              "model": r["result_version"] or "-", "sites": len(r["participants"]),
              "uploaded": sum(p["state"] in ("UPLOADED", "EVALUATED", "EVAL_FAILED") for p in r["participants"]),
              "wall_s": f"{r['wall_seconds']:.1f}", "hr@10": _fmt_metric(r["metrics"], "hr_at_10"),
-             "ndcg@10": _fmt_metric(r["metrics"], "ndcg_at_10"), "reason": r["failure_reason"][:60]}
+             "ndcg@10": _fmt_metric(r["metrics"], "ndcg_at_10"),
+             "max_eps": max((f"{p['epsilon_spent']:.2f}" for p in r["participants"] if p.get("epsilon_budget")),
+                            default="-"),
+             "reason": r["failure_reason"][:60]}
             for r in rounds]
 
 
-ROUND_COLUMNS = ["round", "state", "base", "model", "sites", "uploaded", "wall_s", "hr@10", "ndcg@10", "reason"]
+ROUND_COLUMNS = ["round", "state", "base", "model", "sites", "uploaded", "wall_s", "hr@10", "ndcg@10", "max_eps",
+                 "reason"]
 
 
 def _print_round(r: dict, as_json: bool) -> None:
@@ -62,9 +76,9 @@ def _print_round(r: dict, as_json: bool) -> None:
     print()
     print(_table([{"site": p["site_id"], "state": p["state"], "samples": p["num_samples"],
                    "train_s": p["train_seconds"], "bytes_sent": p["bytes_sent"],
-                   "hr@10": _fmt_metric(p["metrics"], "hr_at_10"), "error": p["error"][:60]}
-                  for p in r["participants"]],
-                 ["site", "state", "samples", "train_s", "bytes_sent", "hr@10", "error"]))
+                   "hr@10": _fmt_metric(p["metrics"], "hr_at_10"), "epsilon": _fmt_eps(p),
+                   "error": p["error"][:60]} for p in r["participants"]],
+                 ["site", "state", "samples", "train_s", "bytes_sent", "hr@10", "epsilon", "error"]))
 
 
 def cmd_start_round(admin, args) -> int:
@@ -97,6 +111,12 @@ def cmd_status(admin, args) -> int:
         return 0
     print(f"latest model version: {s.latest_version}")
     print(f"sites: {s.sites_online} online of {s.sites_enrolled} enrolled")
+    budgets = [c for c in admin.ListClients(common_pb2.Empty(), timeout=30).clients if c.epsilon_budget]
+    if budgets:
+        print("privacy budgets (ε spent/budget):")
+        print(_table([{"site": c.site_id, "epsilon": _fmt_eps({"epsilon_spent": c.epsilon_spent,
+                                                              "epsilon_budget": c.epsilon_budget})}
+                      for c in budgets], ["site", "epsilon"]))
     for label in ("active_round", "last_round"):
         if out[label]:
             print(f"{label.replace('_', ' ')}:")
@@ -117,10 +137,14 @@ def cmd_round(admin, args) -> int:
 
 def cmd_clients(admin, args) -> int:
     clients = [{"site_id": c.site_id, "online": c.online, "revoked": c.revoked, "enrolled_at": c.enrolled_at,
-                "last_seen": c.last_seen, "num_samples": c.num_samples}
+                "last_seen": c.last_seen, "num_samples": c.num_samples, "epsilon_spent": c.epsilon_spent,
+                "epsilon_budget": c.epsilon_budget}
                for c in admin.ListClients(common_pb2.Empty(), timeout=30).clients]
-    print(json.dumps(clients, indent=1) if args.json else
-          _table(clients, ["site_id", "online", "revoked", "num_samples", "enrolled_at", "last_seen"]))
+    if args.json:
+        print(json.dumps(clients, indent=1))
+    else:
+        rows = [{**c, "epsilon": _fmt_eps(c)} for c in clients]
+        print(_table(rows, ["site_id", "online", "revoked", "num_samples", "epsilon", "enrolled_at", "last_seen"]))
     return 0
 
 
@@ -178,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of site selection and local sampling")
     s.add_argument("--deadline-s", type=float, default=600.0, help="deadline of the training stage")
     s.add_argument("--eval-deadline-s", type=float, default=300.0, help="deadline of the evaluation stage")
-    s.add_argument("--weighting", default="samples", help="aggregation weighting (samples)")
+    s.add_argument("--weighting", default="samples", choices=["samples", "noise", "interest", "interest,noise"],
+                   help="aggregation weights: samples n_i; noise n_i/σ_i²; interest n_i·exp(β·cos(u_i, ū))")
     s.add_argument("--plain-aggregation", action="store_true",
                    help="debug only: skip secure aggregation, so the aggregator sees each site's update")
     s.add_argument("--secagg-clip", type=float, default=0.0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-WEIGHTINGS = ("samples",)
+WEIGHTINGS = ("samples", "noise", "interest", "interest,noise")
 
 
 class RoundConfigError(ValueError):

@@ -96,19 +96,28 @@ class RoundManager:
         if rnd["state"] != "TRAINING" or part["state"] not in TRAIN_OPEN:
             raise StoreError("precondition", f"round {rnd['round_id']} does not expect a training result from "
                                              f"{site_id} (round {rnd['state']}, site {part['state']})")
+        privacy = dict(epsilon_spent=result.epsilon_spent, epsilon_budget=result.epsilon_budget,
+                       noise_multiplier=result.noise_multiplier)
+        if result.epsilon_budget:
+            self.store.touch_site(site_id, epsilon=(result.epsilon_spent, result.epsilon_budget))
         if not result.ok:
-            self.store.update_participant(rnd["round_id"], site_id, TRAIN_OPEN, state="FAILED",
-                                          error=result.error[:2000])
+            self.store.update_participant(rnd["round_id"], site_id, TRAIN_OPEN,
+                                          state="REFUSED" if result.refused else "FAILED",
+                                          error=result.error[:2000], **privacy)
             self.hub.clear(site_id, rnd["round_id"])
             self._tell_aggregator_dropped(rnd["round_id"], [site_id])
-            log.warning("site failed its task", extra={"round_id": rnd["round_id"], "site": site_id,
+            log.warning("site refused its task" if result.refused else "site failed its task", extra={"round_id": rnd["round_id"], "site": site_id,
                                                        "error": result.error})
             return
         if len(result.upload_sha256) != 64 or result.num_samples <= 0:
             raise StoreError("invalid", "a training result needs the upload's sha256 and a positive sample count")
         self.store.update_participant(rnd["round_id"], site_id, TRAIN_OPEN, state="UPLOADED",
                                       num_samples=result.num_samples, train_seconds=result.train_seconds,
-                                      bytes_sent=result.bytes_sent, upload_sha256=result.upload_sha256)
+                                      bytes_sent=result.bytes_sent, upload_sha256=result.upload_sha256, **privacy)
+        if result.epsilon_budget:
+            log.info("privacy spent", extra={"round_id": rnd["round_id"], "site": site_id,
+                                             "epsilon": result.epsilon_spent, "budget": result.epsilon_budget,
+                                             "delta": result.dp_delta, "sigma": result.noise_multiplier})
         self.hub.clear(site_id, rnd["round_id"])
 
     def _on_eval_result(self, rnd, part, site_id, result) -> None:

@@ -20,6 +20,8 @@ class Site(Base):
     last_seen: Mapped[float | None] = mapped_column(Float, nullable=True)
     num_samples: Mapped[int] = mapped_column(BigInteger, default=0)
     identity_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0)
+    epsilon_budget: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class Round(Base):
@@ -47,6 +49,9 @@ class Participant(Base):
     upload_sha256: Mapped[str] = mapped_column(String(64), default="")
     error: Mapped[str] = mapped_column(Text, default="")
     metrics_json: Mapped[str] = mapped_column(Text, default="{}")
+    epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0)
+    epsilon_budget: Mapped[float] = mapped_column(Float, default=0.0)
+    noise_multiplier: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[float] = mapped_column(Float)
 
 

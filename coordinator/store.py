@@ -92,13 +92,15 @@ class CoordinatorStore:
         with self.session() as s:
             return {x.site_id: x.identity_public_key for x in s.scalars(select(Site).where(Site.site_id.in_(site_ids)))}
 
-    def touch_site(self, site_id: str, num_samples: int | None = None) -> None:
+    def touch_site(self, site_id: str, num_samples: int | None = None, epsilon: tuple[float, float] | None = None):
         with self.session() as s:
             site = s.get(Site, site_id)
             if site:
                 site.last_seen = time.time()
                 if num_samples is not None:
                     site.num_samples = num_samples
+                if epsilon is not None:
+                    site.epsilon_spent, site.epsilon_budget = epsilon
 
     def revoke(self, site_id: str) -> dict:
         with self.session() as s:
@@ -117,7 +119,8 @@ class CoordinatorStore:
     @staticmethod
     def _site_dict(site: Site) -> dict:
         return {"site_id": site.site_id, "revoked": site.revoked, "enrolled_at": site.enrolled_at,
-                "last_seen": site.last_seen, "num_samples": site.num_samples}
+                "last_seen": site.last_seen, "num_samples": site.num_samples,
+                "epsilon_spent": site.epsilon_spent or 0.0, "epsilon_budget": site.epsilon_budget or 0.0}
 
     # --- rounds ---
     def create_round(self, config: dict, base_version: int, participants: dict[str, str]) -> int:
@@ -194,7 +197,8 @@ class CoordinatorStore:
         return {"site_id": p.site_id, "state": p.state, "num_samples": p.num_samples,
                 "train_seconds": p.train_seconds, "bytes_sent": p.bytes_sent, "upload_sha256": p.upload_sha256,
                 "error": p.error, "metrics": json.loads(p.metrics_json or "{}"),
-                "upload_token_sha256": p.upload_token_sha256}
+                "upload_token_sha256": p.upload_token_sha256, "epsilon_spent": p.epsilon_spent or 0.0,
+                "epsilon_budget": p.epsilon_budget or 0.0, "noise_multiplier": p.noise_multiplier or 0.0}
 
     # --- participants ---
     def participant(self, round_id: int, site_id: str) -> dict | None:

@@ -73,7 +73,7 @@ class Federation:
     """Aggregator + coordinator processes and site agents over a real MovieLens-100K subset."""
 
     def __init__(self, workdir: Path, n_sites: int = 3, max_users: int = 60, proxy: bool = False,
-                 reconnect_grace_s: float = 2.0, seed: int = 0):
+                 reconnect_grace_s: float = 2.0, seed: int = 0, site_config: dict[str, str] | None = None):
         self.workdir = workdir
         self.coord_port, self.agg_port = P.free_port(), P.free_port()
         self.coordinator = f"127.0.0.1:{self.coord_port}"
@@ -83,6 +83,10 @@ class Federation:
         site_coord = self.coord_proxy.address if proxy else self.coordinator
         self.sites, self.model_config = prepare_federation("ml-100k", n_sites, workdir, site_coord, max_users, seed,
                                                            max_seq_len=20, max_targets_per_user=10)
+        for site in self.sites:  # extra site.toml lines, e.g. a site's privacy settings
+            extra = (site_config or {}).get(site.site_id) or (site_config or {}).get("*", "")
+            if extra:
+                site.config_path.write_text(site.config_path.read_text() + extra + "\n")
         self.registry = workdir / "registry"
         self.reconnect_grace_s = reconnect_grace_s
         self.services: dict[str, subprocess.Popen] = {}

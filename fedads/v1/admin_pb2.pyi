@@ -46,7 +46,7 @@ class StartRoundRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[RoundConfig, _Mapping]] = ...) -> None: ...
 
 class ParticipantInfo(_message.Message):
-    __slots__ = ("site_id", "state", "num_samples", "train_seconds", "bytes_sent", "error", "metrics_json", "upload_sha256")
+    __slots__ = ("site_id", "state", "num_samples", "train_seconds", "bytes_sent", "error", "metrics_json", "upload_sha256", "epsilon_spent", "epsilon_budget", "noise_multiplier")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,9 @@ class ParticipantInfo(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     METRICS_JSON_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_SHA256_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_SPENT_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     state: str
     num_samples: int
@@ -63,7 +66,10 @@ class ParticipantInfo(_message.Message):
     error: str
     metrics_json: str
     upload_sha256: str
-    def __init__(self, site_id: _Optional[str] = ..., state: _Optional[str] = ..., num_samples: _Optional[int] = ..., train_seconds: _Optional[float] = ..., bytes_sent: _Optional[int] = ..., error: _Optional[str] = ..., metrics_json: _Optional[str] = ..., upload_sha256: _Optional[str] = ...) -> None: ...
+    epsilon_spent: float
+    epsilon_budget: float
+    noise_multiplier: float
+    def __init__(self, site_id: _Optional[str] = ..., state: _Optional[str] = ..., num_samples: _Optional[int] = ..., train_seconds: _Optional[float] = ..., bytes_sent: _Optional[int] = ..., error: _Optional[str] = ..., metrics_json: _Optional[str] = ..., upload_sha256: _Optional[str] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ..., noise_multiplier: _Optional[float] = ...) -> None: ...
 
 class RoundInfo(_message.Message):
     __slots__ = ("round_id", "state", "config_json", "base_version", "result_version", "failure_reason", "created_at", "finished_at", "wall_seconds", "metrics_json", "participants")
@@ -110,20 +116,24 @@ class ListRoundsResponse(_message.Message):
     def __init__(self, rounds: _Optional[_Iterable[_Union[RoundInfo, _Mapping]]] = ...) -> None: ...
 
 class ClientInfo(_message.Message):
-    __slots__ = ("site_id", "online", "revoked", "enrolled_at", "last_seen", "num_samples")
+    __slots__ = ("site_id", "online", "revoked", "enrolled_at", "last_seen", "num_samples", "epsilon_spent", "epsilon_budget")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     ONLINE_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
     NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_SPENT_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_BUDGET_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     online: bool
     revoked: bool
     enrolled_at: str
     last_seen: str
     num_samples: int
-    def __init__(self, site_id: _Optional[str] = ..., online: _Optional[bool] = ..., revoked: _Optional[bool] = ..., enrolled_at: _Optional[str] = ..., last_seen: _Optional[str] = ..., num_samples: _Optional[int] = ...) -> None: ...
+    epsilon_spent: float
+    epsilon_budget: float
+    def __init__(self, site_id: _Optional[str] = ..., online: _Optional[bool] = ..., revoked: _Optional[bool] = ..., enrolled_at: _Optional[str] = ..., last_seen: _Optional[str] = ..., num_samples: _Optional[int] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ...) -> None: ...
 
 class ListClientsResponse(_message.Message):
     __slots__ = ("clients",)

@@ -109,7 +109,7 @@ class EvalMetrics(_message.Message):
     def __init__(self, num_users: _Optional[int] = ..., hr_at_10: _Optional[float] = ..., ndcg_at_10: _Optional[float] = ..., loss: _Optional[float] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("round_id", "kind", "model_version", "ok", "error", "num_samples", "train_seconds", "bytes_sent", "upload_sha256", "metrics", "train_loss")
+    __slots__ = ("round_id", "kind", "model_version", "ok", "error", "num_samples", "train_seconds", "bytes_sent", "upload_sha256", "metrics", "train_loss", "epsilon_spent", "epsilon_budget", "noise_multiplier", "dp_delta", "refused")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +121,11 @@ class TaskResult(_message.Message):
     UPLOAD_SHA256_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     TRAIN_LOSS_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_SPENT_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    DP_DELTA_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     round_id: int
     kind: TaskKind
     model_version: int
@@ -132,7 +137,12 @@ class TaskResult(_message.Message):
     upload_sha256: str
     metrics: EvalMetrics
     train_loss: float
-    def __init__(self, round_id: _Optional[int] = ..., kind: _Optional[_Union[TaskKind, str]] = ..., model_version: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., num_samples: _Optional[int] = ..., train_seconds: _Optional[float] = ..., bytes_sent: _Optional[int] = ..., upload_sha256: _Optional[str] = ..., metrics: _Optional[_Union[EvalMetrics, _Mapping]] = ..., train_loss: _Optional[float] = ...) -> None: ...
+    epsilon_spent: float
+    epsilon_budget: float
+    noise_multiplier: float
+    dp_delta: float
+    refused: bool
+    def __init__(self, round_id: _Optional[int] = ..., kind: _Optional[_Union[TaskKind, str]] = ..., model_version: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., num_samples: _Optional[int] = ..., train_seconds: _Optional[float] = ..., bytes_sent: _Optional[int] = ..., upload_sha256: _Optional[str] = ..., metrics: _Optional[_Union[EvalMetrics, _Mapping]] = ..., train_loss: _Optional[float] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., dp_delta: _Optional[float] = ..., refused: _Optional[bool] = ...) -> None: ...
 
 class TaskResultAck(_message.Message):
     __slots__ = ("accepted",)

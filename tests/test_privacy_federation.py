@@ -1,0 +1,41 @@
+"""DP end to end: sites spend ε per round, the coordinator records it, a site at its budget refuses."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from privacy.dp.accountant import epsilon_for
+
+DP = "dp_clip_norm = 1.0\ndp_noise_multiplier = 1.0\ndp_delta = 1e-5\n"
+
+
+def test_site_at_budget_refuses_and_round_proceeds_with_quorum(federation_factory):
+    one_round = epsilon_for([(1.0, 1.0)], 1e-5)
+    fed = federation_factory(n_sites=3, site_config={
+        "*": DP + "dp_epsilon_budget = 100.0",
+        "site-03": DP + f"dp_epsilon_budget = {one_round * 1.2:.6f}",  # room for exactly one round
+    }).start()
+    first = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3").stdout)
+    assert first["state"] == "COMPLETED"
+    for p in first["participants"]:
+        assert p["epsilon_spent"] == pytest.approx(one_round, rel=1e-6) and p["noise_multiplier"] == 1.0
+
+    second = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "2").stdout)
+    assert second["state"] == "COMPLETED"
+    states = {p["site_id"]: p for p in second["participants"]}
+    assert states["site-03"]["state"] == "REFUSED" and "budget exhausted" in states["site-03"]["error"]
+    assert states["site-03"]["epsilon_spent"] == pytest.approx(one_round, rel=1e-6)
+    for site in ("site-01", "site-02"):
+        assert states[site]["state"] == "EVALUATED"
+        assert states[site]["epsilon_spent"] == pytest.approx(epsilon_for([(1.0, 1.0)] * 2, 1e-5), rel=1e-6)
+
+    clients = {c["site_id"]: c for c in fed.ctl_json("clients")}
+    assert clients["site-03"]["epsilon_budget"] == pytest.approx(one_round * 1.2, rel=1e-5)
+    table = fed.ctl("clients").stdout
+    assert "left)" in table  # spent/budget (remaining) shown to operators
+    status = fed.ctl("status").stdout
+    assert "privacy budgets" in status and "site-03" in status
+    # With quorum 3 the refusal fails the round cleanly instead.
+    third = fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", check=False)
+    assert third.returncode == 1 and "quorum lost" in third.stderr
