@@ -189,16 +189,19 @@ class SiteAgent:
         result = cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version, ok=True,
                                 num_samples=outcome.num_samples, train_seconds=outcome.seconds,
                                 bytes_sent=len(data), upload_sha256=digest, train_loss=outcome.loss,
-                                **outcome.privacy)
+                                interest_score=outcome.interest_score, **outcome.privacy)
         return result, (session.unmask if session is not None else None)
 
     def _evaluate(self, task):
         manifest, weights = self.model(task.model_version)
-        m = self.trainer.evaluate(manifest, weights)
+        m = self.trainer.evaluate(manifest, weights, task.train if task.HasField("train") else None)
         log.info("evaluated", extra={"round_id": task.round_id, "version": task.model_version, **m})
         return cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version, ok=True,
-                              metrics=cpb.EvalMetrics(num_users=m["num_users"], hr_at_10=m["hr_at_10"],
-                                                      ndcg_at_10=m["ndcg_at_10"], loss=m["loss"]))
+                              metrics=cpb.EvalMetrics(
+                                  num_users=m["num_users"], hr_at_10=m["hr_at_10"], ndcg_at_10=m["ndcg_at_10"],
+                                  loss=m["loss"], personalised_num_users=m.get("personalised_num_users", 0),
+                                  personalised_hr_at_10=m.get("personalised_hr_at_10", 0.0),
+                                  personalised_ndcg_at_10=m.get("personalised_ndcg_at_10", 0.0)))
 
     def _report(self, result) -> None:
         for attempt in range(5):

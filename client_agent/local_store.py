@@ -71,6 +71,15 @@ class LocalStore:
         save_file(tensors, str(tmp))
         os.replace(tmp, self.root / "private.safetensors")
 
+    def save_personalised(self, tensors: dict[str, np.ndarray], base_version: int) -> None:
+        """The site's fine-tuned copy of a global model: stays here, for the site's own serving."""
+        from safetensors.numpy import save_file as save_numpy
+
+        tmp = self.root / ".personalised.safetensors.tmp"
+        save_numpy({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp),
+                   metadata={"base_version": str(base_version)})
+        os.replace(tmp, self.root / "personalised.safetensors")
+
     # transparency record of every update that left the site
     def record_sent(self, round_id: int, vector: np.ndarray, info: dict, masked: bytes | None = None) -> None:
         """Keep the update (before masking) and, under secure aggregation, the masked bytes that left."""

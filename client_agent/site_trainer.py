@@ -25,17 +25,28 @@ class TrainOutcome:
     loss: float
     weights: dict
     privacy: dict
+    interest_score: float = 0.0
 
 
-def aggregation_factor(weighting: str, privacy: SitePrivacy) -> float:
-    """The multiplier on a site's sample count (and group masses) for the round's weighting scheme."""
+def interest_score(u: np.ndarray, u_bar: np.ndarray, beta: float) -> float:
+    """s_i = β·cos(u_i, ū), clipped to [−β, β]; 0 before any mean interest exists."""
+    nu, nbar = float(np.linalg.norm(u)), float(np.linalg.norm(u_bar))
+    if nu == 0 or nbar == 0:
+        return 0.0
+    return float(np.clip(beta * float(np.dot(u, u_bar)) / (nu * nbar), -beta, beta))
+
+
+def aggregation_factor(weighting: str, privacy: SitePrivacy, score: float = 0.0) -> float:
+    """The multiplier on a site's sample count (and group masses): combinations multiply (DESIGN §4)."""
     factor = 1.0
     for scheme in filter(None, weighting.split(",")):
         if scheme == "noise":
             if not privacy.enabled:
                 raise ValueError("noise weighting needs differential privacy on this site (set dp_clip_norm)")
             factor /= privacy.noise_std ** 2
-        elif scheme not in ("samples", "interest"):
+        elif scheme == "interest":
+            factor *= float(np.exp(score))
+        elif scheme != "samples":
             raise ValueError(f"unknown weighting scheme {scheme!r}")
     return factor
 
@@ -80,11 +91,20 @@ class SiteTrainer:
             raise ValueError("the received model's parameter scopes differ from this agent's model code")
         return model
 
+    def site_interest(self, model: FedAdsModel, data: SequenceData) -> np.ndarray:
+        """u_i: the mean interest embedding of this site's users' latest behaviour."""
+        seq = torch.from_numpy(data.histories(data.ends - 1)).to(self.device)
+        model.to(self.device).eval()
+        return model.interest_embedding(seq).cpu().numpy().astype(np.float32)
+
     def train(self, manifest: dict, weights: bytes, train_cfg, progress: str | None = None) -> TrainOutcome:
-        factor = aggregation_factor(train_cfg.weighting or "samples", self.privacy)
         epsilon_after = self.privacy.check() if self.privacy.enabled else 0.0  # refuse before any work
         model = self.build_model(manifest, weights)
         data = self.data_for(model.config)
+        # u_i from the received model, so that it is comparable with the ū published with that model.
+        u = self.site_interest(model, data)
+        score = interest_score(u, model.interest.mean.detach().cpu().numpy(), train_cfg.interest_beta or 1.0)
+        factor = aggregation_factor(train_cfg.weighting or "samples", self.privacy, score)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
         base = model.shared_state()
         settings = TrainSettings(epochs=train_cfg.epochs, lr=train_cfg.learning_rate, batch_size=train_cfg.batch_size,
@@ -94,6 +114,7 @@ class SiteTrainer:
         stats = train_local(model, private, data, settings, self.device, progress=progress)
         self.store.save_private(private, data.user_keys)
         trained = model.shared_state()
+        trained["interest.mean"] = u  # the aggregate of these deltas publishes the (weighted) mean ū
         deltas = {k: trained[k] - base[k] for k in base}
         privacy = {}
         if self.privacy.enabled:
@@ -108,10 +129,24 @@ class SiteTrainer:
             weights_by_scope[f"group:{k}"] = float(mass) * factor
         layout = UpdateLayout.from_manifest(manifest)
         vector = layout.pack(deltas, weights_by_scope)
-        return TrainOutcome(vector, per_epoch, stats.seconds, stats.loss, weights_by_scope, privacy)
+        return TrainOutcome(vector, per_epoch, stats.seconds, stats.loss, weights_by_scope, privacy, score)
 
-    def evaluate(self, manifest: dict, weights: bytes) -> dict:
+    def evaluate(self, manifest: dict, weights: bytes, tune_cfg=None) -> dict:
+        """Metrics of the new global model with this site's private parameters; with tune_cfg.epochs,
+        also after personalisation (fine-tuning a copy on site data, kept on site for serving)."""
         model = self.build_model(manifest, weights)
         data = self.data_for(model.config)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
-        return evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed, device=self.device)
+        out = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed, device=self.device)
+        if tune_cfg is not None and tune_cfg.epochs > 0:
+            settings = TrainSettings(epochs=tune_cfg.epochs, lr=tune_cfg.learning_rate or 1e-3,
+                                     batch_size=tune_cfg.batch_size or 256, negatives=tune_cfg.negatives or 4,
+                                     seed=tune_cfg.seed + self.private_seed + 1,
+                                     max_targets_per_user=self.max_targets_per_user)
+            train_local(model, private, data, settings, self.device)
+            self.store.save_personalised(model.shared_state(), manifest["version"])
+            tuned = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed,
+                             device=self.device)
+            out.update(personalised_num_users=tuned["num_users"], personalised_hr_at_10=tuned["hr_at_10"],
+                       personalised_ndcg_at_10=tuned["ndcg_at_10"])
+        return out

@@ -86,7 +86,8 @@ def cmd_start_round(admin, args) -> int:
                          learning_rate=args.lr, batch_size=args.batch_size, prox_mu=args.prox_mu,
                          negatives=args.negatives, seed=args.seed, train_deadline_s=args.deadline_s,
                          eval_deadline_s=args.eval_deadline_s, weighting=args.weighting,
-                         plain_aggregation=args.plain_aggregation, secagg_clip=args.secagg_clip)
+                         plain_aggregation=args.plain_aggregation, secagg_clip=args.secagg_clip,
+                         interest_beta=args.interest_beta, personalise_epochs=args.personalise_epochs)
     info = admin.StartRound(pb.StartRoundRequest(config=cfg), timeout=60)
     if not args.wait:
         _print_round(_round_dict(info), args.json)
@@ -204,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eval-deadline-s", type=float, default=300.0, help="deadline of the evaluation stage")
     s.add_argument("--weighting", default="samples", choices=["samples", "noise", "interest", "interest,noise"],
                    help="aggregation weights: samples n_i; noise n_i/σ_i²; interest n_i·exp(β·cos(u_i, ū))")
+    s.add_argument("--interest-beta", type=float, default=1.0, help="β of interest weighting")
+    s.add_argument("--personalise-epochs", type=int, default=0,
+                   help="sites fine-tune the new model this many epochs on their data before evaluating it")
     s.add_argument("--plain-aggregation", action="store_true",
                    help="debug only: skip secure aggregation, so the aggregator sees each site's update")
     s.add_argument("--secagg-clip", type=float, default=0.0,

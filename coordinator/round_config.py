@@ -28,6 +28,8 @@ class RoundSettings:
     plain_aggregation: bool = False
     secagg_clip: float = 2.0 ** 24
     stage_deadline_s: float = 120.0
+    interest_beta: float = 1.0
+    personalise_epochs: int = 0
 
     @classmethod
     def from_proto(cls, msg) -> "RoundSettings":
@@ -38,7 +40,8 @@ class RoundSettings:
             batch_size=msg.batch_size or d.batch_size, prox_mu=msg.prox_mu, negatives=msg.negatives or d.negatives,
             seed=msg.seed, train_deadline_s=msg.train_deadline_s or d.train_deadline_s,
             eval_deadline_s=msg.eval_deadline_s or d.eval_deadline_s, weighting=msg.weighting or d.weighting,
-            plain_aggregation=msg.plain_aggregation, secagg_clip=msg.secagg_clip or d.secagg_clip)
+            plain_aggregation=msg.plain_aggregation, secagg_clip=msg.secagg_clip or d.secagg_clip,
+            interest_beta=msg.interest_beta or d.interest_beta, personalise_epochs=msg.personalise_epochs)
         s.validate()
         return s
 
@@ -54,6 +57,8 @@ class RoundSettings:
             (self.prox_mu >= 0, "prox-mu must be ≥ 0"),
             (1 <= self.negatives <= 1000, "negatives must lie in 1..1000"),
             (self.train_deadline_s > 0 and self.eval_deadline_s > 0, "deadlines must be positive"),
+            (0 < self.interest_beta <= 10, "interest beta must lie in (0, 10]"),
+            (0 <= self.personalise_epochs <= 100, "personalise epochs must lie in 0..100"),
             (self.secagg_clip > 0 and math.isfinite(self.secagg_clip), "secagg clip must be positive"),
             (self.weighting in WEIGHTINGS, f"weighting must be one of {', '.join(WEIGHTINGS)}"),
         ]

@@ -127,6 +127,10 @@ class RoundManager:
             raise StoreError("precondition", f"round {rnd['round_id']} does not expect an evaluation from {site_id}")
         m = result.metrics
         metrics = {"num_users": m.num_users, "hr_at_10": m.hr_at_10, "ndcg_at_10": m.ndcg_at_10, "loss": m.loss}
+        if m.personalised_num_users:
+            metrics.update(personalised_num_users=m.personalised_num_users,
+                           personalised_hr_at_10=m.personalised_hr_at_10,
+                           personalised_ndcg_at_10=m.personalised_ndcg_at_10)
         self.store.update_participant(rnd["round_id"], site_id, ("UPLOADED",),
                                       state="EVALUATED" if result.ok else "EVAL_FAILED",
                                       metrics_json=metrics, error=result.error[:2000])
@@ -199,7 +203,8 @@ class RoundManager:
         peers = [cpb.PeerIdentity(site_id=s, identity_public_key=identities.get(s) or b"") for s in sorted(tokens)]
         train = cpb.TrainConfig(epochs=settings.epochs, learning_rate=settings.learning_rate,
                                 batch_size=settings.batch_size, prox_mu=settings.prox_mu,
-                                negatives=settings.negatives, seed=settings.seed, weighting=settings.weighting)
+                                negatives=settings.negatives, seed=settings.seed, weighting=settings.weighting,
+                                interest_beta=settings.interest_beta, personalise_epochs=settings.personalise_epochs)
         for site, token in tokens.items():
             self.hub.assign(site, cpb.RoundTask(round_id=round_id, kind=cpb.TASK_KIND_TRAIN,
                                                 model_version=rnd["base_version"],
@@ -226,12 +231,16 @@ class RoundManager:
         return manifest
 
     def _eval_stage(self, round_id: int, settings: RoundSettings, manifest: dict) -> None:
+        tune = cpb.TrainConfig(epochs=settings.personalise_epochs, learning_rate=settings.learning_rate,
+                               batch_size=settings.batch_size, negatives=settings.negatives, seed=settings.seed,
+                               personalise_epochs=settings.personalise_epochs)
         deadline = time.time() + settings.eval_deadline_s
         stage_id = self.store.open_stage(round_id, "evaluate", deadline)
         sites = [p["site_id"] for p in self._participants(round_id) if p["state"] == "UPLOADED"]
         for site in sites:
             self.hub.assign(site, cpb.RoundTask(round_id=round_id, kind=cpb.TASK_KIND_EVALUATE,
-                                                model_version=manifest["version"], deadline_unix=deadline))
+                                                model_version=manifest["version"], deadline_unix=deadline,
+                                                train=tune))
         # Evaluation is best effort: the model is already published, so no quorum applies.
         done = self._wait_stage(round_id, deadline, "UPLOADED", ("EVALUATED", "EVAL_FAILED"), 0, "evaluate")
         self.store.close_stage(stage_id, "ok", done)
@@ -249,4 +258,9 @@ def weighted_metrics(per_site: list[dict]) -> dict:
     out = {"num_users": users, "sites": len(per_site)}
     for key in ("hr_at_10", "ndcg_at_10", "loss"):
         out[key] = sum(m[key] * m["num_users"] for m in per_site) / users
+    tuned = [m for m in per_site if m.get("personalised_num_users")]
+    if tuned:
+        n = sum(m["personalised_num_users"] for m in tuned)
+        for key in ("hr_at_10", "ndcg_at_10"):
+            out[f"personalised_{key}"] = sum(m[f"personalised_{key}"] * m["personalised_num_users"] for m in tuned) / n
     return out

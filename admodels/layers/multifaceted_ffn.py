@@ -40,6 +40,25 @@ class MultifacetedFFN(nn.Module):
         return out
 
 
+class InterestEncoder(nn.Module):
+    """GRU over a user's behaviour → an interest embedding.
+
+    Its output feeds the gate, so it learns with the main objective. A site's interest embedding u_i
+    is the mean over its users; `mean` holds ū, the securely aggregated mean of the last round,
+    published with the model and used by interest-weighted aggregation. `mean` is set, not trained.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gru = nn.GRU(dim, dim, batch_first=True)
+        self.mean = nn.Parameter(torch.zeros(dim), requires_grad=False)
+
+    def forward(self, item_embeddings: torch.Tensor) -> torch.Tensor:
+        # Sequences are left-padded, so the final state is taken after the user's newest item.
+        _, h = self.gru(item_embeddings)
+        return h[-1]
+
+
 class GatingNetwork(nn.Module):
     """Routes a user to groups from a summary of their sequence and their own embedding."""
 

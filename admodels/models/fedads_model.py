@@ -9,7 +9,7 @@ from torch import nn
 
 from admodels.layers.din import TargetAttention
 from admodels.layers.encoder import EncoderLayer, causal_mask
-from admodels.layers.multifaceted_ffn import GatingNetwork
+from admodels.layers.multifaceted_ffn import GatingNetwork, InterestEncoder
 from admodels.layers.positional import sinusoidal_positions
 from admodels.scopes import PRIVATE, declare_scope, parameter_scopes
 
@@ -83,6 +83,7 @@ class FedAdsModel(nn.Module):
             self.item_emb.weight[0].zero_()
         self.register_buffer("positions", sinusoidal_positions(config.max_seq_len, d), persistent=False)
         self.emb_drop = nn.Dropout(config.dropout)
+        self.interest = InterestEncoder(d)
         self.gate = GatingNetwork(d, config.groups)
         self.layers = nn.ModuleList(EncoderLayer(d, config.heads, config.ffn_hidden, config.groups, config.dropout)
                                     for _ in range(config.layers))
@@ -100,7 +101,7 @@ class FedAdsModel(nn.Module):
         pad = seq.eq(0)
         x = self.item_emb(seq)
         valid = (~pad).unsqueeze(-1).float()
-        summary = (x * valid).sum(1) / valid.sum(1).clamp(min=1.0)
+        summary = self.interest(x)
         user_emb = private.user_emb[users] if private is not None else torch.zeros_like(summary)
         if self.config.use_groups:
             gate = self.gate(summary, user_emb)
@@ -118,6 +119,11 @@ class FedAdsModel(nn.Module):
         h = self.final_norm(x)
         user_vec = (h * valid).sum(1) / valid.sum(1).clamp(min=1.0) + user_emb
         return h, pad, user_vec, gate
+
+    @torch.no_grad()
+    def interest_embedding(self, seq: torch.Tensor) -> torch.Tensor:
+        """Mean interest embedding of a set of users' behaviour sequences (a site's u_i)."""
+        return self.interest(self.item_emb(seq)).mean(0)
 
     def forward(self, seq: torch.Tensor, candidates: torch.Tensor, users: torch.Tensor | None = None,
                 private: PrivateUserState | None = None) -> dict[str, torch.Tensor]:

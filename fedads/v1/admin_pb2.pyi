@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RoundConfig(_message.Message):
-    __slots__ = ("sites", "fraction", "min_sites", "epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "train_deadline_s", "eval_deadline_s", "weighting", "plain_aggregation", "secagg_clip")
+    __slots__ = ("sites", "fraction", "min_sites", "epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "train_deadline_s", "eval_deadline_s", "weighting", "plain_aggregation", "secagg_clip", "interest_beta", "personalise_epochs")
     SITES_FIELD_NUMBER: _ClassVar[int]
     FRACTION_FIELD_NUMBER: _ClassVar[int]
     MIN_SITES_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,8 @@ class RoundConfig(_message.Message):
     WEIGHTING_FIELD_NUMBER: _ClassVar[int]
     PLAIN_AGGREGATION_FIELD_NUMBER: _ClassVar[int]
     SECAGG_CLIP_FIELD_NUMBER: _ClassVar[int]
+    INTEREST_BETA_FIELD_NUMBER: _ClassVar[int]
+    PERSONALISE_EPOCHS_FIELD_NUMBER: _ClassVar[int]
     sites: int
     fraction: float
     min_sites: int
@@ -37,7 +39,9 @@ class RoundConfig(_message.Message):
     weighting: str
     plain_aggregation: bool
     secagg_clip: float
-    def __init__(self, sites: _Optional[int] = ..., fraction: _Optional[float] = ..., min_sites: _Optional[int] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., train_deadline_s: _Optional[float] = ..., eval_deadline_s: _Optional[float] = ..., weighting: _Optional[str] = ..., plain_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ...) -> None: ...
+    interest_beta: float
+    personalise_epochs: int
+    def __init__(self, sites: _Optional[int] = ..., fraction: _Optional[float] = ..., min_sites: _Optional[int] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., train_deadline_s: _Optional[float] = ..., eval_deadline_s: _Optional[float] = ..., weighting: _Optional[str] = ..., plain_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., interest_beta: _Optional[float] = ..., personalise_epochs: _Optional[int] = ...) -> None: ...
 
 class StartRoundRequest(_message.Message):
     __slots__ = ("config",)

@@ -45,7 +45,7 @@ class ConnectRequest(_message.Message):
     def __init__(self, agent_version: _Optional[str] = ..., num_samples: _Optional[int] = ..., device: _Optional[str] = ...) -> None: ...
 
 class TrainConfig(_message.Message):
-    __slots__ = ("epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "weighting")
+    __slots__ = ("epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "weighting", "interest_beta", "personalise_epochs")
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,8 @@ class TrainConfig(_message.Message):
     NEGATIVES_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     WEIGHTING_FIELD_NUMBER: _ClassVar[int]
+    INTEREST_BETA_FIELD_NUMBER: _ClassVar[int]
+    PERSONALISE_EPOCHS_FIELD_NUMBER: _ClassVar[int]
     epochs: int
     learning_rate: float
     batch_size: int
@@ -60,7 +62,9 @@ class TrainConfig(_message.Message):
     negatives: int
     seed: int
     weighting: str
-    def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., weighting: _Optional[str] = ...) -> None: ...
+    interest_beta: float
+    personalise_epochs: int
+    def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., weighting: _Optional[str] = ..., interest_beta: _Optional[float] = ..., personalise_epochs: _Optional[int] = ...) -> None: ...
 
 class PeerIdentity(_message.Message):
     __slots__ = ("site_id", "identity_public_key")
@@ -97,19 +101,25 @@ class RoundTask(_message.Message):
     def __init__(self, round_id: _Optional[int] = ..., kind: _Optional[_Union[TaskKind, str]] = ..., model_version: _Optional[int] = ..., aggregator_address: _Optional[str] = ..., upload_token: _Optional[str] = ..., train: _Optional[_Union[TrainConfig, _Mapping]] = ..., deadline_unix: _Optional[float] = ..., vector_length: _Optional[int] = ..., secure_aggregation: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[PeerIdentity, _Mapping]]] = ..., secagg_clip: _Optional[float] = ...) -> None: ...
 
 class EvalMetrics(_message.Message):
-    __slots__ = ("num_users", "hr_at_10", "ndcg_at_10", "loss")
+    __slots__ = ("num_users", "hr_at_10", "ndcg_at_10", "loss", "personalised_num_users", "personalised_hr_at_10", "personalised_ndcg_at_10")
     NUM_USERS_FIELD_NUMBER: _ClassVar[int]
     HR_AT_10_FIELD_NUMBER: _ClassVar[int]
     NDCG_AT_10_FIELD_NUMBER: _ClassVar[int]
     LOSS_FIELD_NUMBER: _ClassVar[int]
+    PERSONALISED_NUM_USERS_FIELD_NUMBER: _ClassVar[int]
+    PERSONALISED_HR_AT_10_FIELD_NUMBER: _ClassVar[int]
+    PERSONALISED_NDCG_AT_10_FIELD_NUMBER: _ClassVar[int]
     num_users: int
     hr_at_10: float
     ndcg_at_10: float
     loss: float
-    def __init__(self, num_users: _Optional[int] = ..., hr_at_10: _Optional[float] = ..., ndcg_at_10: _Optional[float] = ..., loss: _Optional[float] = ...) -> None: ...
+    personalised_num_users: int
+    personalised_hr_at_10: float
+    personalised_ndcg_at_10: float
+    def __init__(self, num_users: _Optional[int] = ..., hr_at_10: _Optional[float] = ..., ndcg_at_10: _Optional[float] = ..., loss: _Optional[float] = ..., personalised_num_users: _Optional[int] = ..., personalised_hr_at_10: _Optional[float] = ..., personalised_ndcg_at_10: _Optional[float] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("round_id", "kind", "model_version", "ok", "error", "num_samples", "train_seconds", "bytes_sent", "upload_sha256", "metrics", "train_loss", "epsilon_spent", "epsilon_budget", "noise_multiplier", "dp_delta", "refused")
+    __slots__ = ("round_id", "kind", "model_version", "ok", "error", "num_samples", "train_seconds", "bytes_sent", "upload_sha256", "metrics", "train_loss", "epsilon_spent", "epsilon_budget", "noise_multiplier", "dp_delta", "refused", "interest_score")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +136,7 @@ class TaskResult(_message.Message):
     NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     DP_DELTA_FIELD_NUMBER: _ClassVar[int]
     REFUSED_FIELD_NUMBER: _ClassVar[int]
+    INTEREST_SCORE_FIELD_NUMBER: _ClassVar[int]
     round_id: int
     kind: TaskKind
     model_version: int
@@ -142,7 +153,8 @@ class TaskResult(_message.Message):
     noise_multiplier: float
     dp_delta: float
     refused: bool
-    def __init__(self, round_id: _Optional[int] = ..., kind: _Optional[_Union[TaskKind, str]] = ..., model_version: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., num_samples: _Optional[int] = ..., train_seconds: _Optional[float] = ..., bytes_sent: _Optional[int] = ..., upload_sha256: _Optional[str] = ..., metrics: _Optional[_Union[EvalMetrics, _Mapping]] = ..., train_loss: _Optional[float] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., dp_delta: _Optional[float] = ..., refused: _Optional[bool] = ...) -> None: ...
+    interest_score: float
+    def __init__(self, round_id: _Optional[int] = ..., kind: _Optional[_Union[TaskKind, str]] = ..., model_version: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., num_samples: _Optional[int] = ..., train_seconds: _Optional[float] = ..., bytes_sent: _Optional[int] = ..., upload_sha256: _Optional[str] = ..., metrics: _Optional[_Union[EvalMetrics, _Mapping]] = ..., train_loss: _Optional[float] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., dp_delta: _Optional[float] = ..., refused: _Optional[bool] = ..., interest_score: _Optional[float] = ...) -> None: ...
 
 class TaskResultAck(_message.Message):
     __slots__ = ("accepted",)
