@@ -42,8 +42,11 @@ class AggregationRound:
         if secure:
             config = SecAggConfig(round_id, tuple(participants), **({"clip": clip} if clip else {}))
             self.stages = SecAggStages(config, self.layout.length, stage_deadline_s)
-        self.dtype = "uint64" if secure else "float32"
-        self.itemsize = 8 if secure else 4
+        if self.stages is not None:
+            encoding = self.stages.config.encoding
+            self.dtype, self.itemsize = f"uint{encoding.bits}", encoding.word_bytes
+        else:
+            self.dtype, self.itemsize = "float32", 4
 
     def authenticate(self, site_id: str, token: str) -> None:
         if site_id not in self.participants:
@@ -74,7 +77,7 @@ class AggregationRound:
         if digest != sha256:
             raise UploadRejected("invalid", "update bytes do not match the sha256 in the header (corrupted upload)")
         if self.stages is not None:
-            masked = np.frombuffer(data, dtype="<u8")
+            masked = self.stages.config.encoding.unpack(data)
             with self.lock:
                 self.check_header(site_id, token, num_elements, dtype)
                 try:

@@ -32,7 +32,7 @@ class AgentStopped(Exception):
 
 
 def upload_stream(round_id: int, site_id: str, token: str, data: bytes, dtype: str = "float32"):
-    itemsize = 8 if dtype == "uint64" else 4
+    itemsize = 4 if dtype == "float32" else int(dtype[4:]) // 8  # "uint48" → 6 bytes
     yield apb.UpdateChunk(header=apb.UpdateHeader(round_id=round_id, site_id=site_id, upload_token=token,
                                                   num_elements=len(data) // itemsize, dtype=dtype,
                                                   sha256=sha256_hex(data)))
@@ -171,7 +171,8 @@ class SiteAgent:
         manifest, weights = self.model(task.model_version)
         outcome = self.trainer.train(manifest, weights, task.train, progress=f"round {task.round_id}")
         if session is not None:
-            data, dtype = session.mask(outcome.vector).astype("<u8").tobytes(), "uint64"
+            encoding = session.config.encoding
+            data, dtype = encoding.pack(session.mask(outcome.vector)), f"uint{encoding.bits}"
         else:
             data, dtype = outcome.vector.astype("<f4").tobytes(), "float32"
         receipt = aggregator.UploadUpdate(upload_stream(task.round_id, self.config.site_id, task.upload_token, data,

@@ -38,6 +38,11 @@ class SecureAggregationSession:
         self.client.receive_shares([EncryptedShare(x.sender, x.receiver, x.ciphertext) for x in resp.shares])
 
     def mask(self, vector: np.ndarray) -> np.ndarray:
+        peak = float(np.max(np.abs(vector))) if len(vector) else 0.0
+        if peak > self.config.clip:
+            # Clipping here would silently bias the aggregate; fail the site's task instead.
+            raise ValueError(f"update value {peak:.3g} exceeds the secure-aggregation range ±{self.config.clip:.3g}; "
+                             f"raise --secagg-clip")
         return self.client.mask(vector, np.random.default_rng())
 
     def unmask(self) -> list[str]:

@@ -45,9 +45,9 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
             store = LocalStore(site.folder / "state")
             vector, record = store.sent(info["round_id"])
             masked = store.sent_masked(info["round_id"])
-            assert record["secure_aggregation"] and record["dtype"] == "uint64"
+            assert record["secure_aggregation"] and record["dtype"] == "uint48"
             assert record["sha256"] == p["upload_sha256"] == sha256_hex(masked)
-            assert record["bytes"] == p["bytes_sent"] == len(masked) == 2 * vector.nbytes
+            assert record["bytes"] == p["bytes_sent"] == len(masked) == vector.nbytes * 3 // 2
             sent_vectors.append(vector)
             masked_uploads.append(masked)
             sums = vector.astype(np.float64) if sums is None else sums + vector
@@ -56,7 +56,7 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
         assert weight_sums["global"] == sum(p["num_samples"] for p in info["participants"])
 
         assert manifest["extras"]["secure_aggregation"] is True
-        quantisation = FixedPoint(2.0 ** 24, 3).error_bound(3)
+        quantisation = FixedPoint(2.0 ** 24, 3, 48).error_bound(3)
         changed = 0
         for name, (off, size, shape, scope) in offsets.items():
             expected = base[name].astype(np.float64)

@@ -56,13 +56,31 @@ def test_transcript_holds_no_plaintext_and_masked_vectors_look_uniform():
         for start in range(0, len(v) - 8, 2500):
             assert v[start:start + 8].tobytes() not in wire
             assert v[start:start + 8].astype(np.float64).tobytes() not in wire
-    masked = [np.frombuffer(p, dtype=np.uint64) for p in result.transcript if len(p) == 8 * 20000]
+    encoding = SecAggConfig(1, tuple(vectors)).encoding
+    masked = [encoding.unpack(p) for p in result.transcript if len(p) == encoding.word_bytes * 20000]
     assert len(masked) == 5
     for y in masked:
-        top_bytes = (y >> np.uint64(56)).astype(np.int64)
+        assert int(y.max()) <= int(encoding.word_mask)
+        top_bytes = (y >> np.uint64(encoding.bits - 8)).astype(np.int64)
         assert chisquare(np.bincount(top_bytes, minlength=256)).pvalue > 1e-4
         low_bytes = (y & np.uint64(0xFF)).astype(np.int64)
         assert chisquare(np.bincount(low_bytes, minlength=256)).pvalue > 1e-4
+
+
+@pytest.mark.parametrize("bits", [32, 48, 64])
+def test_modulus_sizes_pack_and_sum_exactly(bits):
+    from privacy.secagg.encoding import FixedPoint
+
+    fp = FixedPoint(4.0, 10, bits)
+    rng = np.random.default_rng(bits)
+    xs = [rng.uniform(-4, 4, size=1000) for _ in range(10)]
+    words = [fp.encode(x, rng) for x in xs]
+    assert all(np.array_equal(fp.unpack(fp.pack(w)), w) for w in words)
+    assert len(fp.pack(words[0])) == 1000 * bits // 8
+    total = fp.reduce(sum(words[1:], words[0].copy()))
+    assert np.max(np.abs(fp.decode_sum(total, 10) - sum(xs))) <= fp.error_bound(10)
+    with pytest.raises(ValueError, match="cannot hold"):
+        FixedPoint(2.0 ** 30, 1000, 32)
 
 
 def test_fewer_than_threshold_shares_reveal_nothing():

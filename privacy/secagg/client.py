@@ -117,14 +117,14 @@ class SecAggClient:
         return sorted(p for p in self.received if p != self.site)
 
     def mask(self, vector: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """y = encode(x) + PRG(b) + Σ ±PRG(s_ij) over sharing neighbours, in Z_2^64."""
+        """y = encode(x) + PRG(b) + Σ ±PRG(s_ij) over sharing neighbours, in Z_2^k."""
         enc = self.config.encoding.encode(vector, rng)
         y = enc + expand_mask(self.b_seed, len(enc))
         for peer in self.sharing_peers():
             seed = agree(self.s_sk, self.adverts[peer].s_pk, pair_seed_info(self.config.round_id, self.site, peer))
             m = expand_mask(seed, len(enc))
             y = y + m if pairwise_sign(self.site, peer, self.config) > 0 else y - m
-        return y
+        return self.config.encoding.reduce(y)
 
     def reveal(self, survivors: list[str]) -> list[RevealedShare]:
         survivors = set(survivors)

@@ -19,6 +19,7 @@ class SecAggConfig:
     degree: int = 0            # 0: default_degree(n)
     threshold: int = 0         # 0: a strict majority of each share group (k + 1 holders)
     clip: float = 2.0 ** 24    # encoding range of each element of the weighted update vector
+    bits: int = 48             # modulus 2^bits: 48 keeps uploads at 1.5× plain float32
     _index: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -42,7 +43,7 @@ class SecAggConfig:
 
     @property
     def encoding(self) -> FixedPoint:
-        return FixedPoint(self.clip, self.n)
+        return FixedPoint(self.clip, self.n, self.bits)
 
     def point(self, site: str) -> int:
         """The site's Shamir x-coordinate."""

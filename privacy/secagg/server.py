@@ -66,6 +66,8 @@ class SecAggServer:
             raise SecAggError(f"{site} already sent its masked input", offender=site)
         if y.dtype != np.uint64 or y.shape != (self.length,):
             raise SecAggError(f"masked input of {site} must be {self.length} uint64 values", offender=site)
+        if self.config.bits < 64 and np.any(y > self.config.encoding.word_mask):
+            raise SecAggError(f"masked input of {site} has words outside Z_2^{self.config.bits}", offender=site)
         self.masked[site] = y
 
     # stage 4
@@ -103,7 +105,7 @@ class SecAggServer:
                     seed = agree(sk, self.adverts[peer].s_pk, pair_seed_info(self.config.round_id, owner, peer))
                     m = expand_mask(seed, self.length)
                     total = total - m if pairwise_sign(peer, owner, self.config) > 0 else total + m
-        return total, survivors
+        return self.config.encoding.reduce(total), survivors
 
     def _reconstruct(self, owner: str, kind: str) -> bytes:
         points = {}

@@ -54,8 +54,9 @@ def run_round(vectors: dict[str, np.ndarray], drops: dict[str, list[str]] | None
     rng = np.random.default_rng(seed)
     for s in sorted(alive):
         y = clients[s].mask(vectors[s], rng)
-        transcript.append(y.tobytes())
-        server.receive_masked(s, y)
+        wire = config.encoding.pack(y)  # what crosses the network
+        transcript.append(wire)
+        server.receive_masked(s, config.encoding.unpack(wire))
     survivors = server.survivors()
     drop("unmask")
     for s in sorted(alive):
