@@ -105,7 +105,7 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total_loss += float(loss) * len(idx)
+            total_loss += loss.item() * len(idx)
             total_n += len(idx)
             if last_epoch:
                 group_mass += out["gate"].detach().double().sum(0).cpu()

@@ -8,8 +8,20 @@ from pathlib import Path
 import numpy as np
 
 from admodels.data.movielens import load_movielens
-from admodels.data.partition import by_natural_key
+from admodels.data.partition import by_natural_key, dirichlet, one_user_per_site
 from admodels.data.site_files import write_site_file
+
+
+def partition_users(data, n_sites: int, partition: str, seed: int) -> list[np.ndarray]:
+    """`zip_region` / `occupation` (natural keys), `dirichlet:<alpha>` over occupation, or `user` (one per site)."""
+    if partition in ("zip_region", "occupation"):
+        return by_natural_key(data.user_ids, getattr(data, partition), n_sites)
+    if partition.startswith("dirichlet:"):
+        parts = dirichlet(data.user_ids, data.occupation, n_sites, float(partition.split(":", 1)[1]), seed)
+        return [p for p in parts if len(p)]
+    if partition == "user":
+        return one_user_per_site(data.user_ids)
+    raise ValueError(f"unknown partition {partition!r}: zip_region, occupation, dirichlet:<alpha> or user")
 
 
 @dataclass
@@ -23,7 +35,8 @@ class SiteSpec:
 
 def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: str, max_users: int = 0,
                        seed: int = 0, max_seq_len: int = 50, threads: int = 1, max_targets_per_user: int = 0,
-                       partition_key: str = "zip_region") -> tuple[list[SiteSpec], dict]:
+                       partition_key: str = "zip_region", model_overrides: dict | None = None
+                       ) -> tuple[list[SiteSpec], dict]:
     data = load_movielens(dataset)
     users = np.unique(data.user)
     if max_users and max_users < len(users):
@@ -32,8 +45,7 @@ def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: s
     # The shared catalogue: item ids 1..n_items, known to every site and to the global model.
     catalogue, item_idx = np.unique(data.item, return_inverse=True)
     item_idx = item_idx + 1
-    keys = getattr(data, partition_key)
-    groups = by_natural_key(data.user_ids, keys, n_sites)
+    groups = partition_users(data, n_sites, partition_key, seed)
     specs = []
     for k, site_users in enumerate(groups):
         site_id = f"site-{k + 1:02d}"
@@ -48,7 +60,7 @@ def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: s
             f"threads = {threads}\nmax_targets_per_user = {max_targets_per_user}\neval_negatives = 99\n"
             f"eval_seed = {seed}\n")
         specs.append(SiteSpec(site_id, folder, config, len(site_users), int(rows.sum())))
-    model_config = {"n_items": int(len(catalogue)), "max_seq_len": max_seq_len}
+    model_config = {"n_items": int(len(catalogue)), "max_seq_len": max_seq_len, **(model_overrides or {})}
     (workdir / "model_config.json").write_text(json.dumps(model_config))
     (workdir / "catalogue.json").write_text(json.dumps([int(x) for x in catalogue]))
     return specs, model_config

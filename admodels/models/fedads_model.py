@@ -30,6 +30,7 @@ class ModelConfig:
     head_hidden: int = 64
     use_din: bool = True
     use_groups: bool = True
+    use_private: bool = True  # baselines without per-user private parameters set this to False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,6 +99,8 @@ class FedAdsModel(nn.Module):
 
     def encode(self, seq: torch.Tensor, users: torch.Tensor | None, private: PrivateUserState | None):
         """seq (B, L) item ids left-padded with 0 → hidden (B, L, D), pad mask, user vector (B, D), gate (B, G)."""
+        if not self.config.use_private:
+            private = None
         pad = seq.eq(0)
         x = self.item_emb(seq)
         valid = (~pad).unsqueeze(-1).float()
