@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from coordinator.audit import canonical
 from coordinator.round_config import RoundConfigError, RoundSettings
 from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
@@ -38,8 +39,8 @@ def round_to_proto(r: dict | None) -> pb.RoundInfo:
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager):
-        self.store, self.hub, self.rounds = store, hub, rounds
+    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager, audit):
+        self.store, self.hub, self.rounds, self.audit = store, hub, rounds, audit
 
     def _call(self, context, fn):
         try:
@@ -73,13 +74,22 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                           num_samples=s["num_samples"], epsilon_spent=s["epsilon_spent"],
                           epsilon_budget=s["epsilon_budget"]) for s in self.store.sites()])
 
+    def ExportAudit(self, request, context):
+        for rec in self.audit.records(request.round_id):
+            yield pb.AuditRecord(body_json=canonical(rec["body"]), hash=rec["hash"], signature=rec["signature"])
+
+    def GetAuditPublicKey(self, request, context):
+        return pb.AuditPublicKey(ed25519_hex=self.audit.key.public_key().public_bytes_raw().hex())
+
     def CreateEnrollment(self, request, context):
         token = self._call(context, lambda: self.store.create_enrollment(request.site_id))
+        self.audit.append("enrollment_issued", 0, site=request.site_id)
         return pb.CreateEnrollmentResponse(site_id=request.site_id, enrollment_token=token)
 
     def RevokeClient(self, request, context):
         s = self._call(context, lambda: self.store.revoke(request.site_id))
         self.hub.kick(request.site_id)
+        self.audit.append("site_revoked", 0, site=request.site_id)
         return pb.ClientInfo(site_id=s["site_id"], revoked=True, enrolled_at=_ts(s["enrolled_at"]))
 
     def GetStatus(self, request, context):

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import grpc
 
@@ -178,6 +179,41 @@ def cmd_enroll(admin, args) -> int:
     return 0
 
 
+def cmd_audit(admin, args) -> int:
+    from coordinator.audit import verify
+
+    if args.file:
+        records = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
+    else:
+        records = [{"body": json.loads(r.body_json), "hash": r.hash, "signature": r.signature}
+                   for r in admin.ExportAudit(pb.ExportAuditRequest(), timeout=60)]
+    if args.verify:
+        if args.public_key:
+            key = Path(args.public_key).read_text() if Path(args.public_key).exists() else args.public_key
+        elif args.file:
+            print("coordinatorctl: error: verifying a file needs --public-key", file=sys.stderr)
+            return 2
+        else:
+            key = admin.GetAuditPublicKey(common_pb2.Empty(), timeout=30).ed25519_hex
+        ok, bad, reason = verify(records, key)
+        if not ok:
+            print(f"coordinatorctl: audit: FAILED at {reason}", file=sys.stderr)
+            return 1
+    shown = [r for r in records if not args.round or r["body"]["round_id"] == args.round]
+    if args.export:
+        Path(args.export).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in shown))
+    if args.json:
+        print(json.dumps(shown, indent=1))
+    else:
+        print(_table([{"index": r["body"]["index"], "round": r["body"]["round_id"] or "-", "kind": r["body"]["kind"],
+                       "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["body"]["time"])),
+                       "details": json.dumps(r["body"]["payload"], sort_keys=True)[:90]} for r in shown],
+                     ["index", "round", "kind", "time", "details"]))
+    if args.verify and not args.json:
+        print(f"verified: {len(records)} records, chain and signatures intact")
+    return 0
+
+
 def cmd_revoke(admin, args) -> int:
     info = admin.RevokeClient(pb.RevokeClientRequest(site_id=args.site), timeout=30)
     print(json.dumps({"site_id": info.site_id, "revoked": True}) if args.json else f"site {info.site_id} revoked")
@@ -227,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--site", required=True)
     s.add_argument("--token-file", help="write the token to this file (mode 0600) instead of printing it")
     s.set_defaults(fn=cmd_enroll)
+    s = sub.add_parser("audit", help="print, verify and export the signed round log")
+    s.add_argument("--round", type=int, default=0, help="only this round's records")
+    s.add_argument("--verify", action="store_true", help="check hash chain and signatures; exit 1 naming the first "
+                                                         "bad record")
+    s.add_argument("--public-key", default="", help="coordinator audit public key (hex or a .pub file); "
+                                                    "default: ask the coordinator")
+    s.add_argument("--export", default="", help="write the records shown as JSON lines")
+    s.add_argument("--file", default="", help="read an exported JSON-lines log instead of asking the coordinator")
+    s.set_defaults(fn=cmd_audit)
     s = sub.add_parser("revoke", help="revoke a site: its next call is refused")
     s.add_argument("--site", required=True)
     s.set_defaults(fn=cmd_revoke)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from coordinator.admin_service import AdminServicer
+from coordinator.audit import AuditLog, load_or_create_key
 from coordinator.aggregator_client import AggregatorClient
 from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-model", type=Path, default=None,
                    help="model config JSON; publishes version 1 from it when the registry is empty")
     p.add_argument("--init-seed", type=int, default=0, help="seed of the initial model's parameters")
+    p.add_argument("--audit-key", default="audit.key",
+                   help="Ed25519 key signing the round log (created if missing; public key written to <file>.pub)")
     p.add_argument("--reconnect-grace-s", type=float, default=5.0,
                    help="seconds a participant may be disconnected before it counts as dropped")
     p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port on 127.0.0.1 (0: off)")
@@ -63,14 +66,17 @@ def build_server(args) -> GrpcServer:
     failed = store.fail_interrupted_rounds("coordinator restarted while the round was running")
     if failed:
         log.warning("failed interrupted rounds", extra={"rounds": failed})
+    audit = AuditLog(store, load_or_create_key(Path(args.audit_key)))
+    for rid in failed:
+        audit.append("round_failed", rid, reason="coordinator restarted while the round was running")
     hub = SiteHub()
     aggregator = AggregatorClient(args.aggregator, registry)
     rounds = RoundManager(store, hub, aggregator, args.aggregator_public or args.aggregator,
-                          reconnect_grace_s=args.reconnect_grace_s)
+                          reconnect_grace_s=args.reconnect_grace_s, audit=audit)
     server = GrpcServer(max_workers=256)
     server.add(coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
                CoordinatorServicer(store, hub, rounds), ["fedads.v1.CoordinatorService"])
-    server.add(admin_pb2_grpc.add_AdminServiceServicer_to_server, AdminServicer(store, hub, rounds),
+    server.add(admin_pb2_grpc.add_AdminServiceServicer_to_server, AdminServicer(store, hub, rounds, audit),
                ["fedads.v1.AdminService"])
     server.add(registry_pb2_grpc.add_ModelRegistryServiceServicer_to_server, ModelRegistryServicer(registry),
                ["fedads.v1.ModelRegistryService"])

@@ -28,7 +28,7 @@ class RoundFailed(Exception):
 
 class RoundManager:
     def __init__(self, store: CoordinatorStore, hub: SiteHub, aggregator, aggregator_address: str,
-                 reconnect_grace_s: float = 5.0, poll_s: float = 0.1):
+                 reconnect_grace_s: float = 5.0, poll_s: float = 0.1, audit=None):
         self.store = store
         self.hub = hub
         self.aggregator = aggregator
@@ -37,6 +37,11 @@ class RoundManager:
         self.poll_s = poll_s
         self._changed = threading.Condition()
         self._threads: dict[int, threading.Thread] = {}
+        self.audit = audit
+
+    def audit_event(self, kind: str, round_id: int, **payload) -> None:
+        if self.audit is not None:
+            self.audit.append(kind, round_id, **payload)
 
     def notify(self) -> None:
         with self._changed:
@@ -63,6 +68,7 @@ class RoundManager:
         round_id = self.store.create_round(settings.to_dict(), base_version,
                                            {s: sha256_hex(t.encode()) for s, t in tokens.items()})
         log.info("round started", extra={"round_id": round_id, "sites": chosen, "base_version": base_version})
+        self.audit_event("round_started", round_id, sites=chosen, base_version=base_version, config=settings.to_dict())
         thread = threading.Thread(target=self._drive, args=(round_id, settings, tokens), daemon=True,
                                   name=f"round-{round_id}")
         self._threads[round_id] = thread
@@ -106,6 +112,8 @@ class RoundManager:
                                           error=result.error[:2000], **privacy)
             self.hub.clear(site_id, rnd["round_id"])
             self._tell_aggregator_dropped(rnd["round_id"], [site_id])
+            self.audit_event("site_refused" if result.refused else "site_failed", rnd["round_id"], site=site_id,
+                      reason=result.error[:500], epsilon=result.epsilon_spent, budget=result.epsilon_budget)
             log.warning("site refused its task" if result.refused else "site failed its task", extra={"round_id": rnd["round_id"], "site": site_id,
                                                        "error": result.error})
             return
@@ -115,6 +123,8 @@ class RoundManager:
                                       num_samples=result.num_samples, train_seconds=result.train_seconds,
                                       bytes_sent=result.bytes_sent, upload_sha256=result.upload_sha256, **privacy)
         if result.epsilon_budget:
+            self.audit_event("epsilon_spent", rnd["round_id"], site=site_id, epsilon=result.epsilon_spent,
+                      budget=result.epsilon_budget, delta=result.dp_delta, noise_multiplier=result.noise_multiplier)
             log.info("privacy spent", extra={"round_id": rnd["round_id"], "site": site_id,
                                              "epsilon": result.epsilon_spent, "budget": result.epsilon_budget,
                                              "delta": result.dp_delta, "sigma": result.noise_multiplier})
@@ -143,10 +153,13 @@ class RoundManager:
             manifest = self._aggregate_stage(round_id, settings)
             self._eval_stage(round_id, settings, manifest)
             self.store.set_round_state(round_id, "COMPLETED")
+            self.audit_event("round_completed", round_id, version=manifest["version"],
+                      metrics=self.store.round(round_id)["metrics"])
             log.info("round completed", extra={"round_id": round_id, "version": manifest["version"]})
         except Exception as exc:  # noqa: BLE001 - any failure must end the round cleanly
             reason = str(exc) if isinstance(exc, RoundFailed) else f"{type(exc).__name__}: {exc}"
             if self.store.fail_round(round_id, reason):
+                self.audit_event("round_failed", round_id, reason=reason)
                 log.warning("round failed", extra={"round_id": round_id, "reason": reason})
             try:
                 self.aggregator.abort_round(round_id, reason)
@@ -214,6 +227,11 @@ class RoundManager:
         done = self._wait_stage(round_id, deadline, "SELECTED", ("UPLOADED",), settings.min_sites, "train")
         outcome = "ok" if len(done) >= settings.min_sites else "quorum_lost"
         self.store.close_stage(stage_id, outcome, done)
+        states = {p["site_id"]: p["state"] for p in self._participants(round_id)}
+        self.audit_event("stage_closed", round_id, stage="train", outcome=outcome, uploaded=sorted(done),
+                  dropped=sorted(s for s, st in states.items() if st == "DROPPED"),
+                  refused=sorted(s for s, st in states.items() if st == "REFUSED"),
+                  failed=sorted(s for s, st in states.items() if st == "FAILED"))
         if outcome != "ok":
             raise RoundFailed(f"quorum lost in train: only {len(done)} of {len(tokens)} sites uploaded; "
                               f"min-sites is {settings.min_sites}")
@@ -225,6 +243,9 @@ class RoundManager:
         manifest = self.aggregator.finalize_round(round_id, uploaded, settings.min_sites)
         self.store.record_model(manifest)
         self.store.close_stage(stage_id, "ok", uploaded)
+        self.audit_event("model_published", round_id, version=manifest["version"], sha256=manifest["sha256"],
+                  parent_version=manifest["parent_version"], sites=manifest["extras"].get("sites", uploaded),
+                  secure_aggregation=manifest["extras"].get("secure_aggregation", False))
         self.store.set_round_state(round_id, "EVALUATING", result_version=manifest["version"])
         log.info("model published", extra={"round_id": round_id, "version": manifest["version"],
                                            "sha256": manifest["sha256"]})

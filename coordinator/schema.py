@@ -76,3 +76,13 @@ class ModelVersion(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[float] = mapped_column(Float)
     metrics_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class AuditRecord(Base):
+    """Append-only: each record holds the previous record's hash and the coordinator's signature."""
+    __tablename__ = "audit_records"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body_json: Mapped[str] = mapped_column(Text)     # canonical JSON of index, time, kind, round, payload, prev
+    hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+    round_id: Mapped[int] = mapped_column(Integer, index=True, default=0)

@@ -46,6 +46,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         except StoreError as exc:
             abort(context, code_for(exc.kind), str(exc))
         log.info("site enrolled", extra={"site": request.site_id})
+        self.rounds.audit_event("site_enrolled", 0, site=request.site_id,
+                                identity_public_key=request.identity_public_key.hex())
         return cpb.EnrollResponse(site_id=request.site_id, site_secret=secret)
 
     def Connect(self, request, context):

@@ -56,7 +56,7 @@ def run(args) -> dict:
         procs.append(P.start("coordinator.main", [
             "--listen", coord_addr, "--db", str(workdir / "coordinator.db"), "--registry", str(registry),
             "--aggregator", agg_addr, "--init-model", str(workdir / "model_config.json"),
-            "--init-seed", str(args.seed)], logs / "coordinator.log"))
+            "--init-seed", str(args.seed), "--audit-key", str(workdir / "audit.key")], logs / "coordinator.log"))
         P.wait_healthy(agg_addr, proc=procs[0])
         P.wait_healthy(coord_addr, proc=procs[1])
         for s in specs:

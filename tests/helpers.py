@@ -102,7 +102,7 @@ class Federation:
         self.services["coordinator"] = P.start("coordinator.main", [
             "--listen", self.coordinator, "--db", str(self.workdir / "coordinator.db"), "--registry",
             str(self.registry), "--aggregator", self.aggregator, "--aggregator-public", public,
-            "--init-model", str(self.workdir / "model_config.json"),
+            "--init-model", str(self.workdir / "model_config.json"), "--audit-key", str(self.workdir / "audit.key"),
             "--reconnect-grace-s", str(self.reconnect_grace_s)], self.workdir / "coordinator.log")
         P.wait_healthy(self.coordinator, proc=self.services["coordinator"])
 

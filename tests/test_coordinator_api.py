@@ -26,7 +26,8 @@ def services(tmp_path):
     agg_port = agg.start("127.0.0.1:0")
     args = build_parser().parse_args(["--listen", "127.0.0.1:0", "--db", str(tmp_path / "c.db"), "--registry",
                                       str(tmp_path / "registry"), "--aggregator", f"127.0.0.1:{agg_port}",
-                                      "--init-model", str(tmp_path / "model.json")])
+                                      "--init-model", str(tmp_path / "model.json"), "--audit-key",
+                                      str(tmp_path / "audit.key")])
     coord = build_server(args)
     ch = channel(f"127.0.0.1:{coord.port}")
     yield coordinator_pb2_grpc.CoordinatorServiceStub(ch), admin_pb2_grpc.AdminServiceStub(ch), coord

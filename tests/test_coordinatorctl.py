@@ -5,7 +5,7 @@ import pytest
 
 from deploy import processes as P
 
-COMMANDS = ["start-round", "status", "rounds", "round", "clients", "models", "enroll", "revoke"]
+COMMANDS = ["start-round", "status", "rounds", "round", "clients", "models", "enroll", "revoke", "audit"]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])

@@ -39,3 +39,20 @@ def test_site_at_budget_refuses_and_round_proceeds_with_quorum(federation_factor
     # With quorum 3 the refusal fails the round cleanly instead.
     third = fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", check=False)
     assert third.returncode == 1 and "quorum lost" in third.stderr
+
+    # The signed round log tells an auditor the same story, verified with the public key alone.
+    records = json.loads(fed.ctl("--json", "audit", "--verify", "--public-key",
+                                 str(fed.workdir / "audit.pub")).stdout)
+    by_round = {}
+    for r in records:
+        by_round.setdefault(r["body"]["round_id"], []).append(r["body"])
+    kinds2 = [b["kind"] for b in by_round[second["round_id"]]]
+    assert kinds2[0] == "round_started" and kinds2[-1] == "round_completed"
+    assert {"stage_closed", "model_published", "site_refused", "epsilon_spent"} <= set(kinds2)
+    spent = {b["payload"]["site"]: b["payload"]["epsilon"] for b in by_round[second["round_id"]]
+             if b["kind"] == "epsilon_spent"}
+    assert set(spent) == {"site-01", "site-02"}
+    published = next(b for b in by_round[second["round_id"]] if b["kind"] == "model_published")
+    assert published["payload"]["version"] == second["result_version"]
+    assert by_round[3][-1]["kind"] == "round_failed" and "quorum lost" in by_round[3][-1]["payload"]["reason"]
+    assert sum(b["kind"] == "site_enrolled" for b in by_round[0]) == 3

@@ -178,3 +178,25 @@ class StatusResponse(_message.Message):
     active_round: RoundInfo
     last_round: RoundInfo
     def __init__(self, latest_version: _Optional[int] = ..., sites_enrolled: _Optional[int] = ..., sites_online: _Optional[int] = ..., active_round: _Optional[_Union[RoundInfo, _Mapping]] = ..., last_round: _Optional[_Union[RoundInfo, _Mapping]] = ...) -> None: ...
+
+class AuditRecord(_message.Message):
+    __slots__ = ("body_json", "hash", "signature")
+    BODY_JSON_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    body_json: str
+    hash: str
+    signature: str
+    def __init__(self, body_json: _Optional[str] = ..., hash: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
+
+class ExportAuditRequest(_message.Message):
+    __slots__ = ("round_id",)
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    round_id: int
+    def __init__(self, round_id: _Optional[int] = ...) -> None: ...
+
+class AuditPublicKey(_message.Message):
+    __slots__ = ("ed25519_hex",)
+    ED25519_HEX_FIELD_NUMBER: _ClassVar[int]
+    ed25519_hex: str
+    def __init__(self, ed25519_hex: _Optional[str] = ...) -> None: ...

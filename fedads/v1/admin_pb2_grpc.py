@@ -70,6 +70,16 @@ class AdminServiceStub:
                 request_serializer=fedads_dot_v1_dot_common__pb2.Empty.SerializeToString,
                 response_deserializer=fedads_dot_v1_dot_admin__pb2.StatusResponse.FromString,
                 _registered_method=True)
+        self.ExportAudit = channel.unary_stream(
+                '/fedads.v1.AdminService/ExportAudit',
+                request_serializer=fedads_dot_v1_dot_admin__pb2.ExportAuditRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.AuditRecord.FromString,
+                _registered_method=True)
+        self.GetAuditPublicKey = channel.unary_unary(
+                '/fedads.v1.AdminService/GetAuditPublicKey',
+                request_serializer=fedads_dot_v1_dot_common__pb2.Empty.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.AuditPublicKey.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -117,6 +127,18 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportAudit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAuditPublicKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +176,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=fedads_dot_v1_dot_common__pb2.Empty.FromString,
                     response_serializer=fedads_dot_v1_dot_admin__pb2.StatusResponse.SerializeToString,
+            ),
+            'ExportAudit': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAudit,
+                    request_deserializer=fedads_dot_v1_dot_admin__pb2.ExportAuditRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.AuditRecord.SerializeToString,
+            ),
+            'GetAuditPublicKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuditPublicKey,
+                    request_deserializer=fedads_dot_v1_dot_common__pb2.Empty.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.AuditPublicKey.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -345,6 +377,60 @@ class AdminService:
             '/fedads.v1.AdminService/GetStatus',
             fedads_dot_v1_dot_common__pb2.Empty.SerializeToString,
             fedads_dot_v1_dot_admin__pb2.StatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fedads.v1.AdminService/ExportAudit',
+            fedads_dot_v1_dot_admin__pb2.ExportAuditRequest.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.AuditRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAuditPublicKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AdminService/GetAuditPublicKey',
+            fedads_dot_v1_dot_common__pb2.Empty.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.AuditPublicKey.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,95 @@
+"""The signed, hash-chained round log (DESIGN §9).
+
+Each record's body names its index, time, kind, round, payload and the previous record's hash; its
+hash is sha256 of the canonical body and the coordinator signs that hash with Ed25519. Anyone with
+the public key alone can verify an exported log and learn the first record that was edited,
+deleted, inserted or moved.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import func, select
+
+from coordinator.schema import AuditRecord
+
+GENESIS = "0" * 64
+
+
+def canonical(body: dict) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def load_or_create_key(path: Path) -> Ed25519PrivateKey:
+    """The coordinator's audit signing key (raw, mode 0600); its public key is written beside it as .pub."""
+    path = Path(path)
+    if path.exists():
+        key = Ed25519PrivateKey.from_private_bytes(path.read_bytes())
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                       serialization.NoEncryption()))
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    path.with_suffix(".pub").write_text(pub.hex() + "\n")
+    return key
+
+
+class AuditLog:
+    def __init__(self, store, key: Ed25519PrivateKey):
+        self.store, self.key = store, key
+        self._lock = threading.Lock()
+
+    def append(self, kind: str, round_id: int = 0, **payload) -> dict:
+        with self._lock, self.store.session() as s:
+            last = s.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1)).first()
+            index = 0 if last is None else last.seq + 1
+            body = {"index": index, "time": round(time.time(), 3), "kind": kind, "round_id": round_id,
+                    "payload": payload, "prev": GENESIS if last is None else last.hash}
+            text = canonical(body)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            signature = self.key.sign(bytes.fromhex(digest)).hex()
+            s.add(AuditRecord(seq=index, body_json=text, hash=digest, signature=signature, round_id=round_id))
+        return {"body": body, "hash": digest, "signature": signature}
+
+    def records(self, round_id: int = 0) -> list[dict]:
+        with self.store.session() as s:
+            q = select(AuditRecord).order_by(AuditRecord.seq)
+            if round_id:
+                q = q.where(AuditRecord.round_id == round_id)
+            return [{"body": json.loads(r.body_json), "hash": r.hash, "signature": r.signature} for r in s.scalars(q)]
+
+    def count(self) -> int:
+        with self.store.session() as s:
+            return s.scalar(select(func.count()).select_from(AuditRecord)) or 0
+
+
+def verify(records: list[dict], public_key_hex: str) -> tuple[bool, int, str]:
+    """Check the whole chain from record 0; returns (ok, first bad position, reason)."""
+    pub = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex.strip()))
+    prev = GENESIS
+    for pos, rec in enumerate(records):
+        body = rec["body"]
+        if body.get("index") != pos:
+            return False, pos, f"record {pos}: index {body.get('index')} out of sequence (deleted, inserted or moved)"
+        if body.get("prev") != prev:
+            return False, pos, f"record {pos}: does not chain to the previous record's hash"
+        digest = hashlib.sha256(canonical(body).encode()).hexdigest()
+        if digest != rec["hash"]:
+            return False, pos, f"record {pos}: content does not match its hash (edited)"
+        try:
+            pub.verify(bytes.fromhex(rec["signature"]), bytes.fromhex(digest))
+        except (InvalidSignature, ValueError):
+            return False, pos, f"record {pos}: signature is not the coordinator's"
+        prev = digest
+    return True, -1, f"{len(records)} records verified"
