@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/fedads/v1/*.proto)
 
-.PHONY: venv proto proto-check redis demo test clean
+.PHONY: venv proto proto-check services demo test clean
 
 venv: $(STAMP)
 
@@ -27,13 +27,16 @@ proto-check: $(STAMP)
 demo: venv proto
 	$(PY) -m deploy.demo $(ARGS)
 
-# The serving tests start a real redis-server on loopback; install it when it is missing.
-redis:
-	@command -v redis-server >/dev/null || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+# The tests start a real redis-server and a throwaway PostgreSQL cluster on loopback;
+# install them when they are missing.
+services:
+	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || \
+	  missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
 
-test: venv proto redis
+test: venv proto services
 	$(PY) -m pytest $(ARGS)
 
 clean:

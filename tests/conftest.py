@@ -29,3 +29,19 @@ def redis_url(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    from tests.postgres_server import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'coordinator.db'}"
+    return request.getfixturevalue("postgres").database(f"t{abs(hash(request.node.name)) % 10**8}")
