@@ -8,7 +8,7 @@ import sys
 from aggregator.service import AggregatorCore, AggregatorServicer
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.registry import ModelRegistry
-from fedads.runtime.server import GrpcServer, start_metrics_server
+from fedads.runtime.server import GrpcServer, add_metrics_flags, start_metrics_server
 from fedads.v1 import aggregator_pb2_grpc
 
 log = logging.getLogger("aggregator")
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", default="127.0.0.1:7100", help="gRPC listen address (host:port)")
     p.add_argument("--registry", default="registry", help="model registry folder shared with the coordinator")
     p.add_argument("--max-update-mb", type=int, default=2048, help="largest update accepted, in MiB")
-    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port on 127.0.0.1 (0: off)")
+    add_metrics_flags(p)
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     server.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server,
                AggregatorServicer(core, args.max_update_mb << 20), ["fedads.v1.AggregatorService"])
     port = server.start(args.listen)
-    start_metrics_server(args.metrics_port)
+    start_metrics_server(args.metrics_port, args.metrics_host)
     log.info("aggregator listening", extra={"port": port, "registry": args.registry})
     server.wait_for_signal()
     return 0

@@ -6,6 +6,7 @@ import threading
 import time
 
 import grpc
+from prometheus_client import Counter, Gauge
 
 from client_agent.config import SiteConfig
 from client_agent.local_store import LocalStore
@@ -22,6 +23,10 @@ from fedads.v1 import aggregator_pb2_grpc, coordinator_pb2_grpc, registry_pb2_gr
 from fedads.v1 import coordinator_pb2 as cpb
 
 log = logging.getLogger(__name__)
+
+TASKS = Counter("fedads_site_tasks_total", "Tasks handled by this site", ["kind", "outcome"])
+UPLOAD_BYTES = Counter("fedads_site_upload_bytes_total", "Bytes of updates uploaded (masked)")
+EPSILON = Gauge("fedads_site_epsilon", "ε spent by this site so far")
 
 AGENT_VERSION = "0.1.0"
 FATAL = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
@@ -145,6 +150,9 @@ class SiteAgent:
             log.exception("task failed", extra={"round_id": task.round_id})
             result = cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version,
                                     ok=False, error=f"{type(exc).__name__}: {exc}")
+        TASKS.labels(cpb.TaskKind.Name(task.kind), "refused" if result.refused else "ok" if result.ok else "failed").inc()
+        if result.epsilon_budget:
+            EPSILON.set(result.epsilon_spent)
         self._report(result)
         if followup is not None:
             try:
@@ -178,6 +186,7 @@ class SiteAgent:
         receipt = aggregator.UploadUpdate(upload_stream(task.round_id, self.config.site_id, task.upload_token, data,
                                                         dtype), timeout=600)
         digest = sha256_hex(data)
+        UPLOAD_BYTES.inc(len(data))
         if receipt.sha256 != digest:
             raise RuntimeError("aggregator receipt does not match the uploaded bytes")
         self.store.record_sent(task.round_id, outcome.vector, {

@@ -9,6 +9,7 @@ import sys
 from client_agent.agent import AgentStopped, SiteAgent
 from client_agent.config import ConfigError, SiteConfig
 from fedads.runtime.logs import setup_logging
+from fedads.runtime.server import add_metrics_flags, start_metrics_server
 
 log = logging.getLogger("client_agent")
 
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Run a FedAds site: train on local data, share only masked-ready updates.")
     p.add_argument("--config", required=True, help="site TOML file (site_id, coordinator, data_file, state_dir, ...)")
     p.add_argument("--max-tasks", type=int, default=None, help="exit after this many tasks (default: run forever)")
+    add_metrics_flags(p)
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -30,6 +32,7 @@ def main(argv=None) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"client-agent: error: {exc}", file=sys.stderr)
         return 2
+    start_metrics_server(args.metrics_port, args.metrics_host)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: agent.stop())
     try:

@@ -17,7 +17,7 @@ from coordinator.store import CoordinatorStore, sqlite_url
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.registry_service import ModelRegistryServicer
-from fedads.runtime.server import GrpcServer, start_metrics_server
+from fedads.runtime.server import GrpcServer, add_metrics_flags, start_metrics_server
 from fedads.v1 import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 
 log = logging.getLogger("coordinator")
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Ed25519 key signing the round log (created if missing; public key written to <file>.pub)")
     p.add_argument("--reconnect-grace-s", type=float, default=5.0,
                    help="seconds a participant may be disconnected before it counts as dropped")
-    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port on 127.0.0.1 (0: off)")
+    add_metrics_flags(p)
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("coordinator", args.log_level)
     server = build_server(args)
-    start_metrics_server(args.metrics_port)
+    start_metrics_server(args.metrics_port, args.metrics_host)
     server.wait_for_signal()
     return 0
 

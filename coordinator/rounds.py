@@ -11,6 +11,7 @@ import random
 import threading
 import time
 
+from coordinator import metrics
 from coordinator.round_config import RoundSettings
 from coordinator.site_hub import SiteHub
 from coordinator.store import CoordinatorStore, StoreError
@@ -112,6 +113,7 @@ class RoundManager:
                                           error=result.error[:2000], **privacy)
             self.hub.clear(site_id, rnd["round_id"])
             self._tell_aggregator_dropped(rnd["round_id"], [site_id])
+            metrics.DROPOUTS.labels("refused" if result.refused else "failed").inc()
             self.audit_event("site_refused" if result.refused else "site_failed", rnd["round_id"], site=site_id,
                       reason=result.error[:500], epsilon=result.epsilon_spent, budget=result.epsilon_budget)
             log.warning("site refused its task" if result.refused else "site failed its task", extra={"round_id": rnd["round_id"], "site": site_id,
@@ -123,6 +125,7 @@ class RoundManager:
                                       num_samples=result.num_samples, train_seconds=result.train_seconds,
                                       bytes_sent=result.bytes_sent, upload_sha256=result.upload_sha256, **privacy)
         if result.epsilon_budget:
+            metrics.EPSILON.labels(site_id).set(result.epsilon_spent)
             self.audit_event("epsilon_spent", rnd["round_id"], site=site_id, epsilon=result.epsilon_spent,
                       budget=result.epsilon_budget, delta=result.dp_delta, noise_multiplier=result.noise_multiplier)
             log.info("privacy spent", extra={"round_id": rnd["round_id"], "site": site_id,
@@ -149,16 +152,21 @@ class RoundManager:
     # --- driving a round ---
     def _drive(self, round_id: int, settings: RoundSettings, tokens: dict[str, str]) -> None:
         try:
-            self._train_stage(round_id, settings, tokens)
-            manifest = self._aggregate_stage(round_id, settings)
-            self._eval_stage(round_id, settings, manifest)
+            with metrics.STAGE_SECONDS.labels("train").time():
+                self._train_stage(round_id, settings, tokens)
+            with metrics.STAGE_SECONDS.labels("aggregate").time():
+                manifest = self._aggregate_stage(round_id, settings)
+            with metrics.STAGE_SECONDS.labels("evaluate").time():
+                self._eval_stage(round_id, settings, manifest)
             self.store.set_round_state(round_id, "COMPLETED")
+            metrics.ROUNDS.labels("COMPLETED").inc()
             self.audit_event("round_completed", round_id, version=manifest["version"],
                       metrics=self.store.round(round_id)["metrics"])
             log.info("round completed", extra={"round_id": round_id, "version": manifest["version"]})
         except Exception as exc:  # noqa: BLE001 - any failure must end the round cleanly
             reason = str(exc) if isinstance(exc, RoundFailed) else f"{type(exc).__name__}: {exc}"
             if self.store.fail_round(round_id, reason):
+                metrics.ROUNDS.labels("FAILED").inc()
                 self.audit_event("round_failed", round_id, reason=reason)
                 log.warning("round failed", extra={"round_id": round_id, "reason": reason})
             try:
@@ -185,6 +193,7 @@ class RoundManager:
                                                      error=f"disconnected during {stage}"):
                         log.warning("site dropped", extra={"round_id": round_id, "site": site, "stage": stage})
                         self._tell_aggregator_dropped(round_id, [site])
+                        metrics.DROPOUTS.labels("disconnected").inc()
                         self.notify()
             if not waiting:
                 return done

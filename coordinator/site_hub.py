@@ -9,6 +9,8 @@ import queue
 import threading
 import time
 
+from coordinator.metrics import SITES_ONLINE
+
 
 class SiteHub:
     def __init__(self):
@@ -27,6 +29,7 @@ class SiteHub:
             self._disconnected_at.pop(site_id, None)
             if site_id in self._pending:
                 q.put(self._pending[site_id])
+            SITES_ONLINE.set(len(self._queues))
         return q
 
     def disconnect(self, site_id: str, q: queue.Queue) -> None:
@@ -34,6 +37,7 @@ class SiteHub:
             if self._queues.get(site_id) is q:
                 del self._queues[site_id]
                 self._disconnected_at[site_id] = time.time()
+            SITES_ONLINE.set(len(self._queues))
 
     def online(self) -> list[str]:
         with self._lock:

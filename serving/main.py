@@ -11,7 +11,7 @@ import torch
 
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.registry import ModelRegistry
-from fedads.runtime.server import GrpcServer, start_metrics_server
+from fedads.runtime.server import GrpcServer, add_metrics_flags, start_metrics_server
 from fedads.v1 import serving_pb2_grpc
 from serving.batcher import MicroBatcher
 from serving.behavior_store import open_store
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=32, help="most requests scored in one forward pass")
     p.add_argument("--site-state", default="",
                    help="site mode: a client-agent state folder whose private parameters serve that site's users")
-    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port on 127.0.0.1 (0: off)")
+    add_metrics_flags(p)
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("serving", args.log_level)
     server = build_server(args)
-    start_metrics_server(args.metrics_port)
+    start_metrics_server(args.metrics_port, args.metrics_host)
     server.wait_for_signal()
     server.stop_watch.set()
     server.batcher.close()

@@ -76,6 +76,7 @@ class Federation:
                  reconnect_grace_s: float = 2.0, seed: int = 0, site_config: dict[str, str] | None = None):
         self.workdir = workdir
         self.coord_port, self.agg_port = P.free_port(), P.free_port()
+        self.metrics_port = P.free_port()
         self.coordinator = f"127.0.0.1:{self.coord_port}"
         self.aggregator = f"127.0.0.1:{self.agg_port}"
         self.coord_proxy = CapturingProxy(self.coord_port) if proxy else None
@@ -103,7 +104,8 @@ class Federation:
             "--listen", self.coordinator, "--db", str(self.workdir / "coordinator.db"), "--registry",
             str(self.registry), "--aggregator", self.aggregator, "--aggregator-public", public,
             "--init-model", str(self.workdir / "model_config.json"), "--audit-key", str(self.workdir / "audit.key"),
-            "--reconnect-grace-s", str(self.reconnect_grace_s)], self.workdir / "coordinator.log")
+            "--reconnect-grace-s", str(self.reconnect_grace_s), "--metrics-port", str(self.metrics_port)],
+            self.workdir / "coordinator.log")
         P.wait_healthy(self.coordinator, proc=self.services["coordinator"])
 
     def start(self):
@@ -147,6 +149,12 @@ class Federation:
                 return info
             time.sleep(0.3)
         raise TimeoutError(f"round {round_id} not in {states} after {timeout}s")
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            return resp.read().decode()
 
     def stop(self):
         P.stop(list(self.agents.values()) + list(self.services.values()))

@@ -56,3 +56,9 @@ def test_site_at_budget_refuses_and_round_proceeds_with_quorum(federation_factor
     assert published["payload"]["version"] == second["result_version"]
     assert by_round[3][-1]["kind"] == "round_failed" and "quorum lost" in by_round[3][-1]["payload"]["reason"]
     assert sum(b["kind"] == "site_enrolled" for b in by_round[0]) == 3
+    # Operators see the same through Prometheus.
+    scraped = fed.metrics()
+    assert 'fedads_rounds_total{state="COMPLETED"} 2.0' in scraped
+    assert 'fedads_rounds_total{state="FAILED"} 1.0' in scraped
+    assert f'fedads_site_epsilon_spent{{site="site-01"}} {spent["site-01"]}' in scraped
+    assert 'fedads_site_dropouts_total{reason="refused"} 2.0' in scraped

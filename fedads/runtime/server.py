@@ -65,12 +65,18 @@ class GrpcServer:
         self.stop()
 
 
-def start_metrics_server(port: int) -> None:
-    """Expose Prometheus metrics on http://127.0.0.1:<port>/metrics (0 disables)."""
+def start_metrics_server(port: int, host: str = "127.0.0.1") -> None:
+    """Expose Prometheus metrics on http://<host>:<port>/metrics (port 0 disables)."""
     if port:
         from prometheus_client import start_http_server
 
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr=host)
+
+
+def add_metrics_flags(parser) -> None:
+    parser.add_argument("--metrics-port", type=int, default=0, help="Prometheus /metrics port (0: off)")
+    parser.add_argument("--metrics-host", default="127.0.0.1",
+                        help="address the metrics endpoint binds (0.0.0.0 inside a container)")
 
 
 def channel(address: str) -> grpc.Channel:
