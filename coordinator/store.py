@@ -9,7 +9,8 @@ from typing import Iterator
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from coordinator.schema import Base, ModelVersion, Participant, Round, Site, Stage
+from coordinator import migrate
+from coordinator.schema import ModelVersion, Participant, Round, Site, Stage
 from fedads.runtime.hashing import new_secret, secret_matches, sha256_hex
 
 ACTIVE_ROUND_STATES = ("TRAINING", "AGGREGATING", "EVALUATING")
@@ -41,7 +42,7 @@ class CoordinatorStore:
                 cur.execute("PRAGMA synchronous=FULL")
                 cur.execute("PRAGMA busy_timeout=10000")
                 cur.close()
-        Base.metadata.create_all(self.engine)
+        migrate.upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -51,3 +51,17 @@ def test_interrupted_rounds_are_failed_on_restart(store_url):
     assert CoordinatorStore(store_url).fail_interrupted_rounds("restarted") == [rid]
     r = store.round(rid)
     assert r["state"] == "FAILED" and r["failure_reason"] == "restarted"
+
+
+def test_migrations_build_exactly_the_schema_the_code_expects(store_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import text
+
+    from coordinator.schema import Base
+
+    store = CoordinatorStore(store_url)
+    CoordinatorStore(store_url)  # a second start-up finds the schema current and changes nothing
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
