@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 
+from coordinator.admin_auth import admin_channel, read_token
 from fedads.runtime.server import channel
 from fedads.v1 import admin_pb2 as pb
 from fedads.v1 import admin_pb2_grpc, common_pb2, registry_pb2, registry_pb2_grpc
@@ -224,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coordinatorctl", description="Operate a FedAds coordinator.")
     p.add_argument("--coordinator", default=os.environ.get("FEDADS_COORDINATOR", "127.0.0.1:7000"),
                    help="coordinator address (env FEDADS_COORDINATOR; default 127.0.0.1:7000)")
+    p.add_argument("--admin-token-file", default=os.environ.get("FEDADS_ADMIN_TOKEN_FILE", "admin.token"),
+                   help="the coordinator's admin token (env FEDADS_ADMIN_TOKEN_FILE; default admin.token)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -281,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     ch = channel(args.coordinator)
-    admin = admin_pb2_grpc.AdminServiceStub(ch)
+    admin = admin_pb2_grpc.AdminServiceStub(admin_channel(ch, read_token(args.admin_token_file)))
     args.registry_stub = registry_pb2_grpc.ModelRegistryServiceStub(ch)
     try:
         return args.fn(admin, args)

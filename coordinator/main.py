@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from coordinator.admin_auth import AdminTokenCheck, load_or_create_token
 from coordinator.admin_service import AdminServicer
 from coordinator.audit import AuditLog, load_or_create_key
 from coordinator.aggregator_client import AggregatorClient
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-model", type=Path, default=None,
                    help="model config JSON; publishes version 1 from it when the registry is empty")
     p.add_argument("--init-seed", type=int, default=0, help="seed of the initial model's parameters")
+    p.add_argument("--admin-token-file", default="admin.token",
+                   help="bearer token the operator API requires (created if missing, mode 0600)")
     p.add_argument("--audit-key", default="audit.key",
                    help="Ed25519 key signing the round log (created if missing; public key written to <file>.pub)")
     p.add_argument("--reconnect-grace-s", type=float, default=5.0,
@@ -73,7 +76,7 @@ def build_server(args) -> GrpcServer:
     aggregator = AggregatorClient(args.aggregator, registry)
     rounds = RoundManager(store, hub, aggregator, args.aggregator_public or args.aggregator,
                           reconnect_grace_s=args.reconnect_grace_s, audit=audit)
-    server = GrpcServer(max_workers=256)
+    server = GrpcServer(max_workers=256, interceptors=[AdminTokenCheck(load_or_create_token(args.admin_token_file))])
     server.add(coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
                CoordinatorServicer(store, hub, rounds), ["fedads.v1.CoordinatorService"])
     server.add(admin_pb2_grpc.add_AdminServiceServicer_to_server, AdminServicer(store, hub, rounds, audit),

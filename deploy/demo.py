@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -41,6 +42,7 @@ def run(args) -> dict:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     coord_addr = f"127.0.0.1:{P.free_port()}"
+    os.environ["FEDADS_ADMIN_TOKEN_FILE"] = str(workdir / "admin.token")  # for the coordinatorctl calls
     agg_addr = f"127.0.0.1:{P.free_port()}"
     print(f"[demo] preparing {args.sites} sites from {args.dataset} ...", flush=True)
     specs, model_config = prepare_federation(args.dataset, args.sites, workdir, coord_addr, args.max_users,
@@ -56,7 +58,8 @@ def run(args) -> dict:
         procs.append(P.start("coordinator.main", [
             "--listen", coord_addr, "--db", str(workdir / "coordinator.db"), "--registry", str(registry),
             "--aggregator", agg_addr, "--init-model", str(workdir / "model_config.json"),
-            "--init-seed", str(args.seed), "--audit-key", str(workdir / "audit.key")], logs / "coordinator.log"))
+            "--init-seed", str(args.seed), "--audit-key", str(workdir / "audit.key"),
+            "--admin-token-file", str(workdir / "admin.token")], logs / "coordinator.log"))
         P.wait_healthy(agg_addr, proc=procs[0])
         P.wait_healthy(coord_addr, proc=procs[1])
         for s in specs:

@@ -77,6 +77,7 @@ class Federation:
         self.workdir = workdir
         self.coord_port, self.agg_port = P.free_port(), P.free_port()
         self.metrics_port = P.free_port()
+        self.admin_token = workdir / "admin.token"
         self.coordinator = f"127.0.0.1:{self.coord_port}"
         self.aggregator = f"127.0.0.1:{self.agg_port}"
         self.coord_proxy = CapturingProxy(self.coord_port) if proxy else None
@@ -104,6 +105,7 @@ class Federation:
             "--listen", self.coordinator, "--db", str(self.workdir / "coordinator.db"), "--registry",
             str(self.registry), "--aggregator", self.aggregator, "--aggregator-public", public,
             "--init-model", str(self.workdir / "model_config.json"), "--audit-key", str(self.workdir / "audit.key"),
+            "--admin-token-file", str(self.admin_token),
             "--reconnect-grace-s", str(self.reconnect_grace_s), "--metrics-port", str(self.metrics_port)],
             self.workdir / "coordinator.log")
         P.wait_healthy(self.coordinator, proc=self.services["coordinator"])
@@ -128,7 +130,7 @@ class Federation:
         proc.wait()
 
     def ctl(self, *args, check=True):
-        return P.ctl(self.coordinator, *args, check=check)
+        return P.ctl(self.coordinator, "--admin-token-file", str(self.admin_token), *args, check=check)
 
     def ctl_json(self, *args):
         return json.loads(self.ctl("--json", *args).stdout)

@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from aggregator.service import AggregatorCore, AggregatorServicer
+from coordinator.admin_auth import admin_channel
 from coordinator.main import build_parser, build_server
 from coordinator.site_service import site_credentials
 from fedads.runtime.registry import ModelRegistry
@@ -27,10 +28,12 @@ def services(tmp_path):
     args = build_parser().parse_args(["--listen", "127.0.0.1:0", "--db", str(tmp_path / "c.db"), "--registry",
                                       str(tmp_path / "registry"), "--aggregator", f"127.0.0.1:{agg_port}",
                                       "--init-model", str(tmp_path / "model.json"), "--audit-key",
-                                      str(tmp_path / "audit.key")])
+                                      str(tmp_path / "audit.key"), "--admin-token-file", str(tmp_path / "admin.token")])
     coord = build_server(args)
     ch = channel(f"127.0.0.1:{coord.port}")
-    yield coordinator_pb2_grpc.CoordinatorServiceStub(ch), admin_pb2_grpc.AdminServiceStub(ch), coord
+    token = (tmp_path / "admin.token").read_text().strip()
+    yield (coordinator_pb2_grpc.CoordinatorServiceStub(ch), admin_pb2_grpc.AdminServiceStub(admin_channel(ch, token)),
+           coord)
     coord.stop(0)
     agg.stop(0)
 
@@ -123,3 +126,17 @@ def test_results_from_non_participants_and_wrong_stages_are_refused(services):
     part = coord.store.participant(info.round_id, "site-a")
     assert part["state"] == "SELECTED" and part["upload_sha256"] == ""
     stream.cancel()
+
+
+def test_operator_api_requires_the_admin_token(services, tmp_path):
+    sites, admin, coord = services
+    ch = channel(f"127.0.0.1:{coord.port}")
+    for stub in (admin_pb2_grpc.AdminServiceStub(ch), admin_pb2_grpc.AdminServiceStub(admin_channel(ch, "guess"))):
+        code, details = _code(lambda: stub.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(min_sites=2))))
+        assert code == grpc.StatusCode.UNAUTHENTICATED and "admin token" in details
+        code, _ = _code(lambda: list(stub.ExportAudit(pb.ExportAuditRequest())))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+        code, _ = _code(lambda: stub.CreateEnrollment(pb.CreateEnrollmentRequest(site_id="intruder")))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert [c.site_id for c in admin.ListClients(common_pb2.Empty()).clients] == []
+    assert (tmp_path / "admin.token").stat().st_mode & 0o077 == 0

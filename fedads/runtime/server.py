@@ -29,8 +29,9 @@ SERVER_OPTIONS = CHANNEL_OPTIONS + [("grpc.http2.min_ping_interval_without_data_
 class GrpcServer:
     """A grpc.Server with the standard health and reflection services registered."""
 
-    def __init__(self, max_workers: int = 32):
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=SERVER_OPTIONS)
+    def __init__(self, max_workers: int = 32, interceptors=()):
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=SERVER_OPTIONS,
+                                  interceptors=list(interceptors))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names: list[str] = []
