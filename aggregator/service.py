@@ -193,13 +193,14 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
 
     def Unmask(self, request, context):
         stages = self._stages(request.auth, context)
-        survivors = self._secagg_call(context, lambda: stages.survivors(request.auth.site_id,
-                                                                         max(1.0, context.time_remaining() or 600)))
+        # Answer a little before the caller's deadline, so a long wait ends in a status that says why.
+        wait = max(0.1, (context.time_remaining() or 600.0) - 1.0)
+        survivors = self._secagg_call(context, lambda: stages.survivors(request.auth.site_id, wait))
         return apb.UnmaskResponse(survivors=survivors)
 
     def RevealShares(self, request, context):
         stages = self._stages(request.auth, context)
-        shares = [RevealedShare(x.owner, x.kind, share_from_bytes(x.share)) for x in request.shares]
-        self._secagg_call(context, lambda: stages.reveal(request.auth.site_id, shares))
+        self._secagg_call(context, lambda: stages.reveal(request.auth.site_id, [
+            RevealedShare(x.owner, x.kind, share_from_bytes(x.share)) for x in request.shares]))
         return apb.RevealSharesResponse(accepted=True)
 
