@@ -89,7 +89,8 @@ def cmd_start_round(admin, args) -> int:
                          negatives=args.negatives, seed=args.seed, train_deadline_s=args.deadline_s,
                          eval_deadline_s=args.eval_deadline_s, weighting=args.weighting,
                          plain_aggregation=args.plain_aggregation, secagg_clip=args.secagg_clip,
-                         interest_beta=args.interest_beta, personalise_epochs=args.personalise_epochs)
+                         interest_beta=args.interest_beta, personalise_epochs=args.personalise_epochs,
+                         stage_deadline_s=args.stage_deadline_s)
     info = admin.StartRound(pb.StartRoundRequest(config=cfg), timeout=60)
     if not args.wait:
         _print_round(_round_dict(info), args.json)
@@ -241,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--negatives", type=int, default=4, help="sampled negatives per training target")
     s.add_argument("--seed", type=int, default=0, help="seed of site selection and local sampling")
     s.add_argument("--deadline-s", type=float, default=600.0, help="deadline of the training stage")
+    s.add_argument("--stage-deadline-s", type=float, default=120.0,
+                   help="deadline of each secure-aggregation key stage and of unmasking")
     s.add_argument("--eval-deadline-s", type=float, default=300.0, help="deadline of the evaluation stage")
     s.add_argument("--weighting", default="samples", choices=["samples", "noise", "interest", "interest,noise"],
                    help="aggregation weights: samples n_i; noise n_i/σ_i²; interest n_i·exp(β·cos(u_i, ū))")

@@ -74,6 +74,11 @@ def build_server(args) -> GrpcServer:
         audit.append("round_failed", rid, reason="coordinator restarted while the round was running")
     hub = SiteHub()
     aggregator = AggregatorClient(args.aggregator, registry)
+    for rid in failed:  # the aggregator may still hold the round's uploads: drop them
+        try:
+            aggregator.abort_round(rid, "coordinator restarted while the round was running")
+        except Exception:  # noqa: BLE001 - an aggregator that restarted too holds nothing
+            log.warning("could not abort interrupted round on the aggregator", extra={"round_id": rid})
     rounds = RoundManager(store, hub, aggregator, args.aggregator_public or args.aggregator,
                           reconnect_grace_s=args.reconnect_grace_s, audit=audit)
     server = GrpcServer(max_workers=256, interceptors=[AdminTokenCheck(load_or_create_token(args.admin_token_file))])

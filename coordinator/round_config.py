@@ -41,7 +41,8 @@ class RoundSettings:
             seed=msg.seed, train_deadline_s=msg.train_deadline_s or d.train_deadline_s,
             eval_deadline_s=msg.eval_deadline_s or d.eval_deadline_s, weighting=msg.weighting or d.weighting,
             plain_aggregation=msg.plain_aggregation, secagg_clip=msg.secagg_clip or d.secagg_clip,
-            interest_beta=msg.interest_beta or d.interest_beta, personalise_epochs=msg.personalise_epochs)
+            interest_beta=msg.interest_beta or d.interest_beta, personalise_epochs=msg.personalise_epochs,
+            stage_deadline_s=msg.stage_deadline_s or d.stage_deadline_s)
         s.validate()
         return s
 
@@ -56,7 +57,8 @@ class RoundSettings:
             (1 <= self.batch_size <= 65536, "batch size must lie in 1..65536"),
             (self.prox_mu >= 0, "prox-mu must be ≥ 0"),
             (1 <= self.negatives <= 1000, "negatives must lie in 1..1000"),
-            (self.train_deadline_s > 0 and self.eval_deadline_s > 0, "deadlines must be positive"),
+            (self.train_deadline_s > 0 and self.eval_deadline_s > 0 and self.stage_deadline_s > 0,
+             "deadlines must be positive"),
             (0 < self.interest_beta <= 10, "interest beta must lie in (0, 10]"),
             (0 <= self.personalise_epochs <= 100, "personalise epochs must lie in 0..100"),
             (self.secagg_clip > 0 and math.isfinite(self.secagg_clip), "secagg clip must be positive"),

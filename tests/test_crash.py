@@ -1,0 +1,63 @@
+"""kill -9 of the coordinator or the aggregator mid-round: state stays consistent, nothing half-published,
+and the next round succeeds."""
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+from fedads.runtime.registry import ModelRegistry
+
+
+def _versions(registry):
+    return {v: registry.manifest(v)["sha256"] for v in registry.versions()}
+
+
+def _wait(predicate, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError("condition not reached")
+
+
+def test_coordinator_killed_mid_round(federation_factory):
+    fed = federation_factory(n_sites=3).start()
+    registry = ModelRegistry(fed.registry)
+    before = _versions(registry)
+    fed.agents["site-03"].send_signal(signal.SIGSTOP)  # keeps the round in its training stage
+    info = fed.ctl_json("start-round", "--min-sites", "3", "--stage-deadline-s", "4")
+    _wait(lambda: sum(p["state"] == "UPLOADED" for p in fed.ctl_json("round", str(info["round_id"]))["participants"]) == 2)
+    fed.services["coordinator"].send_signal(signal.SIGKILL)
+    fed.services["coordinator"].wait()
+    fed.start_coordinator()
+    r = fed.ctl_json("round", str(info["round_id"]))
+    assert r["state"] == "FAILED" and "coordinator restarted" in r["failure_reason"]
+    assert _versions(registry) == before
+    fed.agents["site-03"].send_signal(signal.SIGCONT)
+    fed.wait_online(3)
+    nxt = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3").stdout)
+    assert nxt["state"] == "COMPLETED" and nxt["base_version"] == max(before)
+    records = json.loads(fed.ctl("--json", "audit", "--verify").stdout)
+    assert any(rec["body"]["kind"] == "round_failed" and rec["body"]["round_id"] == info["round_id"]
+               for rec in records)
+
+
+def test_aggregator_killed_holding_masked_inputs(federation_factory):
+    fed = federation_factory(n_sites=3).start()
+    registry = ModelRegistry(fed.registry)
+    before = _versions(registry)
+    fed.agents["site-03"].send_signal(signal.SIGSTOP)
+    info = fed.ctl_json("start-round", "--min-sites", "2", "--stage-deadline-s", "4")
+    _wait(lambda: sum(p["state"] == "UPLOADED" for p in fed.ctl_json("round", str(info["round_id"]))["participants"]) == 2)
+    fed.services["aggregator"].send_signal(signal.SIGKILL)  # it holds two masked inputs, no sum yet
+    fed.services["aggregator"].wait()
+    fed.kill_agent("site-03")  # the round can now move on to aggregation, which has nobody to talk to
+    r = fed.wait_round(info["round_id"])
+    assert r["state"] == "FAILED" and r["failure_reason"]
+    assert _versions(registry) == before
+    assert not list(fed.registry.glob(".staging-*"))
+    fed.start_aggregator()
+    nxt = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "2").stdout)
+    assert nxt["state"] == "COMPLETED" and len(registry.versions()) == len(before) + 1
