@@ -42,6 +42,7 @@ class SimConfig:
     interest_beta: float = 1.0
     personalise_epochs: int = 0
     secure: bool = False
+    server_lr: float = 1.0
     seed: int = 0
     model: dict = field(default_factory=dict)           # ModelConfig overrides (e.g. use_din=False)
     dp: list[dict] | dict | None = None                 # SitePrivacy kwargs, one dict for all or one per site
@@ -93,7 +94,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
             total = sum(vectors.values())
         _, base = registry.load(manifest["version"])
         scopes = {x["name"]: x["scope"] for x in manifest["tensors"]}
-        new = registry.publish(layout.apply(base, total), scopes, parent_version=manifest["version"], round_id=r,
+        new = registry.publish(layout.apply(base, total, cfg.server_lr), scopes, parent_version=manifest["version"], round_id=r,
                                model_config=manifest["model_config"])
         _, new_weights = registry.read_bytes(new["version"])
         tune = cpb.TrainConfig(epochs=cfg.personalise_epochs, learning_rate=cfg.lr, batch_size=cfg.batch_size,

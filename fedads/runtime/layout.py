@@ -83,8 +83,9 @@ class UpdateLayout:
     def weights_of(self, vector: np.ndarray) -> dict[str, float]:
         return {scope: float(vector[self.weight_slot(scope)]) for scope in self.scopes}
 
-    def apply(self, base: Mapping[str, np.ndarray], summed: np.ndarray) -> dict[str, np.ndarray]:
-        """New parameters from the summed vectors: base + Σ w·Δ / Σ w per scope.
+    def apply(self, base: Mapping[str, np.ndarray], summed: np.ndarray, server_lr: float = 1.0
+              ) -> dict[str, np.ndarray]:
+        """New parameters from the summed vectors: base + η·Σ w·Δ / Σ w per scope (η: server learning rate).
 
         A scope whose summed weight is zero (a group no site routed to) keeps its parameters.
         """
@@ -96,7 +97,7 @@ class UpdateLayout:
             old = np.asarray(base[slot.name])
             total = weights[slot.scope]
             if total > 0:
-                step = summed[slot.offset:slot.offset + slot.size] / total
+                step = server_lr * summed[slot.offset:slot.offset + slot.size] / total
                 out[slot.name] = (old.astype(np.float64) + step.reshape(slot.shape)).astype(old.dtype)
             else:
                 out[slot.name] = old.copy()
