@@ -12,6 +12,11 @@ from deploy import processes as P
 from deploy.site_setup import prepare_federation
 
 
+def registry_snapshot(registry) -> dict[int, str]:
+    """version → sha256 of every published model: equal snapshots mean nothing was published or changed."""
+    return {v: registry.manifest(v)["sha256"] for v in registry.versions()}
+
+
 class CapturingProxy:
     """Forwards TCP from a loopback port to a target and records every byte sent client → server."""
 

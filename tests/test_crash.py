@@ -7,10 +7,7 @@ import signal
 import time
 
 from fedads.runtime.registry import ModelRegistry
-
-
-def _versions(registry):
-    return {v: registry.manifest(v)["sha256"] for v in registry.versions()}
+from tests.helpers import registry_snapshot
 
 
 def _wait(predicate, timeout=60.0):
@@ -25,7 +22,7 @@ def _wait(predicate, timeout=60.0):
 def test_coordinator_killed_mid_round(federation_factory):
     fed = federation_factory(n_sites=3).start()
     registry = ModelRegistry(fed.registry)
-    before = _versions(registry)
+    before = registry_snapshot(registry)
     fed.agents["site-03"].send_signal(signal.SIGSTOP)  # keeps the round in its training stage
     info = fed.ctl_json("start-round", "--min-sites", "3", "--stage-deadline-s", "4")
     _wait(lambda: sum(p["state"] == "UPLOADED" for p in fed.ctl_json("round", str(info["round_id"]))["participants"]) == 2)
@@ -34,7 +31,7 @@ def test_coordinator_killed_mid_round(federation_factory):
     fed.start_coordinator()
     r = fed.ctl_json("round", str(info["round_id"]))
     assert r["state"] == "FAILED" and "coordinator restarted" in r["failure_reason"]
-    assert _versions(registry) == before
+    assert registry_snapshot(registry) == before
     fed.agents["site-03"].send_signal(signal.SIGCONT)
     fed.wait_online(3)
     nxt = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3").stdout)
@@ -47,7 +44,7 @@ def test_coordinator_killed_mid_round(federation_factory):
 def test_aggregator_killed_holding_masked_inputs(federation_factory):
     fed = federation_factory(n_sites=3).start()
     registry = ModelRegistry(fed.registry)
-    before = _versions(registry)
+    before = registry_snapshot(registry)
     fed.agents["site-03"].send_signal(signal.SIGSTOP)
     info = fed.ctl_json("start-round", "--min-sites", "2", "--stage-deadline-s", "4")
     _wait(lambda: sum(p["state"] == "UPLOADED" for p in fed.ctl_json("round", str(info["round_id"]))["participants"]) == 2)
@@ -56,7 +53,7 @@ def test_aggregator_killed_holding_masked_inputs(federation_factory):
     fed.kill_agent("site-03")  # the round can now move on to aggregation, which has nobody to talk to
     r = fed.wait_round(info["round_id"])
     assert r["state"] == "FAILED" and r["failure_reason"]
-    assert _versions(registry) == before
+    assert registry_snapshot(registry) == before
     assert not list(fed.registry.glob(".staging-*"))
     fed.start_aggregator()
     nxt = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "2").stdout)

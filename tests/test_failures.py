@@ -6,10 +6,7 @@ import signal
 import time
 
 from fedads.runtime.registry import ModelRegistry
-
-
-def _snapshot(registry: ModelRegistry) -> dict[int, str]:
-    return {v: registry.manifest(v)["sha256"] for v in registry.versions()}
+from tests.helpers import registry_snapshot
 
 
 def _freeze_and_kill_during_round(fed, site_id: str, min_sites: int) -> int:
@@ -26,7 +23,7 @@ def _freeze_and_kill_during_round(fed, site_id: str, min_sites: int) -> int:
 def test_killed_site_round_completes_when_quorum_holds(federation_factory):
     fed = federation_factory(n_sites=3).start()
     registry = ModelRegistry(fed.registry)
-    before = _snapshot(registry)
+    before = registry_snapshot(registry)
     round_id = _freeze_and_kill_during_round(fed, "site-02", min_sites=2)
     info = fed.wait_round(round_id)
     assert info["state"] == "COMPLETED", info["failure_reason"]
@@ -39,12 +36,12 @@ def test_killed_site_round_completes_when_quorum_holds(federation_factory):
 def test_killed_site_round_fails_cleanly_when_quorum_is_lost(federation_factory):
     fed = federation_factory(n_sites=3).start()
     registry = ModelRegistry(fed.registry)
-    before = _snapshot(registry)
+    before = registry_snapshot(registry)
     round_id = _freeze_and_kill_during_round(fed, "site-03", min_sites=3)
     info = fed.wait_round(round_id)
     assert info["state"] == "FAILED"
     assert "quorum lost" in info["failure_reason"]
-    assert _snapshot(registry) == before
+    assert registry_snapshot(registry) == before
     # The survivors are still usable: a round without the dead site succeeds.
     fed.wait_online(2)
     info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "2").stdout)
