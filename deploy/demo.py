@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training targets per user per epoch, most recent first (0: all)")
     p.add_argument("--min-sites", type=int, default=0, help="round quorum (default: all sites)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model-config", type=Path, default=Path(__file__).with_name("config") / "model_config.json",
+                   help="model hyper-parameters, the same file the compose and Kubernetes deployments mount "
+                        "(n_items is taken from the data)")
     p.add_argument("--workdir", type=Path, default=Path(".demo"), help="scratch folder (wiped at start)")
     p.add_argument("--report", type=Path, default=Path("reports/demo.json"))
     return p
@@ -45,8 +48,10 @@ def run(args) -> dict:
     os.environ["FEDADS_ADMIN_TOKEN_FILE"] = str(workdir / "admin.token")  # for the coordinatorctl calls
     agg_addr = f"127.0.0.1:{P.free_port()}"
     print(f"[demo] preparing {args.sites} sites from {args.dataset} ...", flush=True)
+    shared = {k: v for k, v in json.loads(args.model_config.read_text()).items() if k != "n_items"}
     specs, model_config = prepare_federation(args.dataset, args.sites, workdir, coord_addr, args.max_users,
-                                             args.seed, max_targets_per_user=args.max_targets_per_user)
+                                             args.seed, max_targets_per_user=args.max_targets_per_user,
+                                             max_seq_len=shared.pop("max_seq_len", 50), model_overrides=shared)
     for s in specs:
         print(f"[demo]   {s.site_id}: {s.users} users, {s.interactions} interactions", flush=True)
     logs = workdir / "logs"

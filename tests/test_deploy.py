@@ -113,3 +113,13 @@ def test_dockerfile_is_multi_stage_non_root_and_uses_the_console_scripts():
 def test_every_program_exposes_metrics_flags(program):
     actions = {a for act in _parser(program)._actions for a in act.option_strings}
     assert {"--metrics-port", "--metrics-host", "--help"} <= actions
+
+
+def test_demo_launcher_reads_the_deployed_model_config():
+    from deploy.demo import build_parser as demo_parser
+
+    default = demo_parser().parse_args([]).model_config
+    assert default.resolve() == (DEPLOY / "config" / "model_config.json").resolve()
+    k8s = next(d for p in sorted((DEPLOY / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(p.read_text())
+               if d and d["kind"] == "ConfigMap")
+    assert json.loads(k8s["data"]["model_config.json"]) == json.loads(default.read_text())
