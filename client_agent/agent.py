@@ -52,7 +52,8 @@ class SiteAgent:
         privacy = SitePrivacy(config.state_dir, config.dp_clip_norm, config.dp_epsilon_budget, config.dp_delta,
                               config.dp_noise_multiplier, config.dp_planned_rounds)
         self.trainer = SiteTrainer(config.site_id, config.data_file, self.store, config.device, config.threads,
-                                   config.max_targets_per_user, config.eval_negatives, config.eval_seed, privacy)
+                                   config.max_targets_per_user, config.eval_negatives, config.eval_seed, privacy,
+                                   config.embedding_noise)
         self.channel = channel(config.coordinator)
         self.coordinator = coordinator_pb2_grpc.CoordinatorServiceStub(self.channel)
         self.registry = registry_pb2_grpc.ModelRegistryServiceStub(self.channel)
@@ -195,11 +196,13 @@ class SiteAgent:
             "privacy": outcome.privacy,
             "secure_aggregation": session is not None}, masked=data if session is not None else None)
         log.info("update uploaded", extra={"round_id": task.round_id, "bytes": len(data), "dtype": dtype,
+                                           "embedding_cosine": outcome.privacy.get("embedding_cosine"),
                                            "train_s": round(outcome.seconds, 2), "loss": round(outcome.loss, 4)})
         result = cpb.TaskResult(round_id=task.round_id, kind=task.kind, model_version=task.model_version, ok=True,
                                 num_samples=outcome.num_samples, train_seconds=outcome.seconds,
                                 bytes_sent=len(data), upload_sha256=digest, train_loss=outcome.loss,
-                                interest_score=outcome.interest_score, **outcome.privacy)
+                                interest_score=outcome.interest_score,
+                                **{k: v for k, v in outcome.privacy.items() if k != "embedding_cosine"})
         return result, (session.unmask if session is not None else None)
 
     def _evaluate(self, task):

@@ -31,6 +31,9 @@ class SiteConfig:
     dp_delta: float = 1e-5
     dp_noise_multiplier: float = 0.0
     dp_planned_rounds: int = 10
+    # SF-UBM-style perturbation of the shared item embeddings: per-row Gaussian noise of this size
+    # relative to the row's norm (0: off); the resulting cosine similarity is logged and recorded.
+    embedding_noise: float = 0.0
 
     @classmethod
     def load(cls, path: str | Path) -> "SiteConfig":

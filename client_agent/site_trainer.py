@@ -14,6 +14,7 @@ from admodels.models.fedads_model import FedAdsModel, ModelConfig
 from admodels.training import TrainSettings, evaluate, pick_device, train_local
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import SitePrivacy
+from privacy.dp.embedding import perturb_rows
 from fedads.runtime.layout import GLOBAL, UpdateLayout
 
 
@@ -54,7 +55,7 @@ def aggregation_factor(weighting: str, privacy: SitePrivacy, score: float = 0.0)
 class SiteTrainer:
     def __init__(self, site_id: str, data_file, store: LocalStore, device: str = "auto", threads: int = 0,
                  max_targets_per_user: int = 0, eval_negatives: int = 99, eval_seed: int = 0,
-                 privacy: SitePrivacy | None = None):
+                 privacy: SitePrivacy | None = None, embedding_noise: float = 0.0):
         self.site_id = site_id
         self.raw = read_site_file(data_file)
         self.store = store
@@ -66,6 +67,7 @@ class SiteTrainer:
         self.eval_seed = eval_seed
         self._data: SequenceData | None = None
         self.privacy = privacy or SitePrivacy(store.root)
+        self.embedding_noise = embedding_noise
         # A stable per-site seed for private parameter initialisation.
         self.private_seed = zlib.crc32(site_id.encode())
 
@@ -115,13 +117,17 @@ class SiteTrainer:
         self.store.save_private(private, data.user_keys)
         trained = model.shared_state()
         trained["interest.mean"] = u  # the aggregate of these deltas publishes the (weighted) mean ū
-        deltas = {k: trained[k] - base[k] for k in base}
         privacy = {}
+        if self.embedding_noise > 0:
+            trained["item_emb.weight"], cosine = perturb_rows(trained["item_emb.weight"], self.embedding_noise,
+                                                              np.random.default_rng())
+            privacy["embedding_cosine"] = cosine
+        deltas = {k: trained[k] - base[k] for k in base}
         if self.privacy.enabled:
             deltas = self.privacy.privatise(deltas, np.random.default_rng())
             spent = self.privacy.commit()
-            privacy = {"epsilon_spent": spent, "epsilon_budget": self.privacy.budget.epsilon_budget,
-                       "noise_multiplier": self.privacy.noise_multiplier, "dp_delta": self.privacy.delta}
+            privacy.update(epsilon_spent=spent, epsilon_budget=self.privacy.budget.epsilon_budget,
+                           noise_multiplier=self.privacy.noise_multiplier, dp_delta=self.privacy.delta)
             assert abs(spent - epsilon_after) < 1e-6
         per_epoch = stats.num_samples // max(settings.epochs, 1)
         weights_by_scope = {GLOBAL: float(per_epoch) * factor}

@@ -76,3 +76,16 @@ def test_noise_weighting_factor_is_inverse_noise_variance(tmp_path):
     assert aggregation_factor("noise", privacy) == pytest.approx(1.0 / (0.5 * 2.0) ** 2)
     with pytest.raises(ValueError, match="needs differential privacy"):
         aggregation_factor("noise", SitePrivacy(tmp_path / "off"))
+
+
+def test_embedding_perturbation_cosine_falls_with_noise():
+    from privacy.dp.embedding import perturb_rows
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(500, 32)).astype(np.float32)
+    same, cos0 = perturb_rows(emb, 0.0, rng)
+    assert cos0 == pytest.approx(1.0, abs=1e-6) and np.allclose(same, emb)
+    cosines = [perturb_rows(emb, r, rng)[1] for r in (0.1, 0.5, 1.0, 3.0)]
+    assert cosines == sorted(cosines, reverse=True)
+    # relative noise r leaves cos ≈ 1/sqrt(1 + r²) for high-dimensional rows
+    assert cosines[2] == pytest.approx(1 / np.sqrt(2), abs=0.03)

@@ -53,10 +53,14 @@ def test_interest_weighting_and_personalisation(federation_factory):
 def test_noise_weighting_uses_inverse_noise_variance(federation_factory):
     dp = "dp_clip_norm = 0.5\ndp_delta = 1e-5\ndp_epsilon_budget = 100.0\n"
     fed = federation_factory(n_sites=3, site_config={
-        "site-01": dp + "dp_noise_multiplier = 0.5", "site-02": dp + "dp_noise_multiplier = 1.0",
+        "site-01": dp + "dp_noise_multiplier = 0.5\nembedding_noise = 0.5", "site-02": dp + "dp_noise_multiplier = 1.0",
         "site-03": dp + "dp_noise_multiplier = 2.0"}).start()
     info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--weighting", "noise").stdout)
     assert info["state"] == "COMPLETED"
     for p, vector, record in _sent(fed, info):
         sigma = p["noise_multiplier"]
         assert record["weights"]["global"] == pytest.approx(p["num_samples"] / (sigma * 0.5) ** 2)
+        if p["site_id"] == "site-01":  # SF-UBM-style embedding perturbation, with its cosine recorded
+            assert 0.5 < record["privacy"]["embedding_cosine"] < 0.99
+        else:
+            assert "embedding_cosine" not in record["privacy"]
