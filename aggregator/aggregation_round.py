@@ -109,6 +109,8 @@ class AggregationRound:
             raise UploadRejected("precondition", f"only {len(included)} of the {len(site_ids)} named sites have "
                                                  f"uploaded; min-sites is {min_sites}")
         if self.stages is not None:
+            # Under SecAgg the sum can only be taken over every masked input received (the masks of
+            # the others cancel only together), so the survivors, not site_ids, define who is included.
             try:
                 total, included = self.stages.finalize()
             except (SecAggError, StageClosed) as exc:
