@@ -21,24 +21,30 @@ def show_ranking_shift(address: str, workdir: Path, dataset: str, site_folder: P
     site = read_site_file(site_folder / "interactions.csv")
     user = site["user"][0]
     rows = np.flatnonzero(site["user"] == user)
-    history = site["item"][rows][np.argsort(site["timestamp"][rows], kind="stable")]
+    items = site["item"][rows][np.argsort(site["timestamp"][rows], kind="stable")]
+    history, future = items[:20], list(dict.fromkeys(int(i) for i in items[20:]))[:10]
     rng = np.random.default_rng(seed)
-    candidates = [int(x) for x in rng.choice(np.arange(1, len(catalogue) + 1), 30, replace=False)]
+    others = [int(x) for x in rng.permutation(np.arange(1, len(catalogue) + 1)) if int(x) not in set(items)][:20]
+    candidates = [int(x) for x in rng.permutation(future + others)]
     demo_user = f"demo-{seed}"
-    before = stub.Rank(spb.RankRequest(user_id=demo_user, candidates=candidates, k=5), timeout=10)
-    events = [spb.BehaviorEvent(user_id=demo_user, item_id=int(i), action="click") for i in history[-20:]]
+    before = stub.Rank(spb.RankRequest(user_id=demo_user, candidates=candidates, k=10), timeout=10)
+    events = [spb.BehaviorEvent(user_id=demo_user, item_id=int(i), action="click") for i in history]
     recorded = stub.RecordEvents(iter(events), timeout=10).recorded
-    after = stub.Rank(spb.RankRequest(user_id=demo_user, candidates=candidates, k=5), timeout=10)
-    print(f"[demo] serving model v{after.model_version}: Rank for {demo_user} over {len(candidates)} candidates")
-    print(f"[demo]   before any behaviour (history {before.history_length}):")
-    for p in before.ranked:
-        print(f"[demo]     {p.p_ctr:.3f}  {name(p.item_id)}")
-    print(f"[demo]   after RecordEvents of {recorded} clicks, e.g. {name(int(history[-1]))!r} "
-          f"(history {after.history_length}):")
-    for p in after.ranked:
-        print(f"[demo]     {p.p_ctr:.3f}  {name(p.item_id)}")
-    moved = [p.item_id for p in before.ranked] != [p.item_id for p in after.ranked] or \
-        any(abs(a.p_ctr - b.p_ctr) > 1e-6 for a, b in zip(before.ranked, after.ranked))
-    print(f"[demo]   ranking {'moved' if moved else 'did not move'} after the recorded behaviour")
-    return {"model_version": after.model_version, "recorded": recorded, "moved": moved,
+    after = stub.Rank(spb.RankRequest(user_id=demo_user, candidates=candidates, k=10), timeout=10)
+    hits_before = sum(p.item_id in future for p in before.ranked)
+    hits_after = sum(p.item_id in future for p in after.ranked)
+    print(f"[demo] serving model v{after.model_version}: Rank for {demo_user} over {len(candidates)} candidates "
+          f"({len(future)} of them items this user went on to watch)")
+    print(f"[demo]   before any behaviour (history {before.history_length}): top 5")
+    for p in before.ranked[:5]:
+        print(f"[demo]     {p.p_ctr:.3f}  {name(p.item_id)}{'  *' if p.item_id in future else ''}")
+    print(f"[demo]   after RecordEvents of {recorded} of the user's clicks, e.g. {name(int(history[-1]))!r} "
+          f"(history {after.history_length}): top 5")
+    for p in after.ranked[:5]:
+        print(f"[demo]     {p.p_ctr:.3f}  {name(p.item_id)}{'  *' if p.item_id in future else ''}")
+    order_changed = [p.item_id for p in before.ranked] != [p.item_id for p in after.ranked]
+    print(f"[demo]   ranking {'moved' if order_changed else 'kept its order'}: {hits_before} → {hits_after} of the "
+          f"user's next items (*) in the top 10")
+    return {"model_version": after.model_version, "recorded": recorded, "order_changed": order_changed,
+            "future_items_in_top10": {"before": hits_before, "after": hits_after},
             "before": [p.item_id for p in before.ranked], "after": [p.item_id for p in after.ranked]}
