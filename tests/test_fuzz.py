@@ -22,7 +22,7 @@ from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.server import GrpcServer, channel
 from fedads.v1 import (admin_pb2_grpc, aggregator_pb2, aggregator_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc,
                        serving_pb2_grpc)
-from fedads.v1 import admin_pb2, common_pb2, coordinator_pb2, registry_pb2, serving_pb2  # noqa: F401 - registers types
+from fedads.v1 import admin_pb2, coordinator_pb2, registry_pb2, serving_pb2
 from serving.main import build_parser as serving_parser
 from serving.main import build_server as serving_server
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from admodels.models.fedads_model import FedAdsModel, ModelConfig, PrivateUserState
