@@ -21,7 +21,7 @@ import numpy as np
 from client_agent.local_store import LocalStore
 from client_agent.secure_upload import SecureAggregationSession
 from client_agent.agent import upload_stream
-from coordinator.site_service import site_credentials
+from fedads.runtime.site_auth import site_credentials
 from deploy import processes as P
 from fedads.runtime.hashing import sha256_hex
 from fedads.runtime.layout import UpdateLayout

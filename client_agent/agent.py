@@ -13,7 +13,7 @@ from client_agent.local_store import LocalStore
 from client_agent.secure_upload import SecureAggregationSession
 from client_agent.site_privacy import BudgetExhausted, SitePrivacy
 from client_agent.site_trainer import SiteTrainer
-from coordinator.site_service import site_credentials
+from fedads.runtime.site_auth import site_credentials
 from fedads.runtime.chunks import iter_chunks
 from fedads.runtime.hashing import sha256_hex
 from fedads.runtime.registry_service import download_model

@@ -11,18 +11,11 @@ from coordinator.site_hub import SiteHub
 from coordinator.status_codes import code_for
 from coordinator.store import CoordinatorStore, StoreError
 from fedads.runtime.server import abort
+from fedads.runtime.site_auth import SITE_ID_KEY, SITE_SECRET_KEY
 from fedads.v1 import coordinator_pb2 as cpb
 from fedads.v1 import coordinator_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-SITE_ID_KEY = "fedads-site-id"
-SITE_SECRET_KEY = "fedads-site-secret"
-
-
-def site_credentials(site_id: str, secret: str) -> list[tuple[str, str]]:
-    return [(SITE_ID_KEY, site_id), (SITE_SECRET_KEY, secret)]
-
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager):

@@ -10,7 +10,7 @@ import pytest
 from aggregator.service import AggregatorCore, AggregatorServicer
 from coordinator.admin_auth import admin_channel
 from coordinator.main import build_parser, build_server
-from coordinator.site_service import site_credentials
+from fedads.runtime.site_auth import site_credentials
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.server import GrpcServer, channel
 from fedads.v1 import admin_pb2 as pb

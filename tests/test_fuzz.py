@@ -16,7 +16,7 @@ from aggregator.service import AggregatorCore, AggregatorServicer
 from coordinator.admin_auth import admin_channel
 from coordinator.audit import verify
 from coordinator.main import build_parser, build_server
-from coordinator.site_service import site_credentials
+from fedads.runtime.site_auth import site_credentials
 from fedads.runtime.hashing import sha256_hex
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.server import GrpcServer, channel
