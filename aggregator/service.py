@@ -14,19 +14,12 @@ from privacy.secagg.keys import SecAggError
 from privacy.secagg.shamir import share_from_bytes
 from fedads.runtime.registry import ModelRegistry, RegistryError, VersionNotFound
 from fedads.runtime.server import abort
+from fedads.runtime.status_codes import code_for
 from fedads.v1 import aggregator_pb2 as apb
 from fedads.v1 import aggregator_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-CODES = {
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
-    "permission": grpc.StatusCode.PERMISSION_DENIED,
-    "precondition": grpc.StatusCode.FAILED_PRECONDITION,
-    "exists": grpc.StatusCode.ALREADY_EXISTS,
-    "not_found": grpc.StatusCode.NOT_FOUND,
-}
 UPLOADS = Counter("fedads_aggregator_uploads_total", "Update uploads by outcome", ["outcome"])
 UPLOAD_BYTES = Counter("fedads_aggregator_upload_bytes_total", "Bytes of accepted updates")
 FINALIZE_SECONDS = Histogram("fedads_aggregator_finalize_seconds", "Time to aggregate and publish a round")
@@ -90,7 +83,7 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
                                        {p.site_id: p.upload_token_sha256 for p in request.participants},
                                        request.secure_aggregation, request.secagg_clip, request.stage_deadline_s)
         except UploadRejected as exc:
-            abort(context, CODES[exc.kind], str(exc))
+            abort(context, code_for(exc.kind), str(exc))
         log.info("round opened", extra={"round_id": request.round_id, "sites": len(request.participants),
                                         "vector_length": rnd.layout.length})
         return apb.OpenRoundResponse(vector_length=rnd.layout.length)
@@ -116,7 +109,7 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
             digest = rnd.accept(h.site_id, h.upload_token, h.num_elements, h.dtype, h.sha256, bytes(buf))
         except UploadRejected as exc:
             UPLOADS.labels(exc.kind).inc()
-            abort(context, CODES[exc.kind], str(exc))
+            abort(context, code_for(exc.kind), str(exc))
         UPLOADS.labels("accepted").inc()
         UPLOAD_BYTES.inc(len(buf))
         log.info("update accepted", extra={"round_id": h.round_id, "site": h.site_id, "bytes": len(buf)})
@@ -127,7 +120,7 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
             with FINALIZE_SECONDS.time():
                 result = self.core.finalize(request.round_id, list(request.site_ids), request.min_sites)
         except UploadRejected as exc:
-            abort(context, CODES[exc.kind], str(exc))
+            abort(context, code_for(exc.kind), str(exc))
         except RegistryError as exc:
             abort(context, grpc.StatusCode.INTERNAL, f"could not publish round {request.round_id}: {exc}")
         m = result["manifest"]
@@ -146,7 +139,7 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
         try:
             rnd = self.core.get(request.round_id)
         except UploadRejected as exc:
-            abort(context, CODES[exc.kind], str(exc))
+            abort(context, code_for(exc.kind), str(exc))
         if rnd.stages is not None:
             rnd.stages.drop(list(request.site_ids))
         return apb.DropParticipantsResponse(dropped=len(request.site_ids))
@@ -157,7 +150,7 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
             rnd = self.core.get(auth.round_id)
             rnd.authenticate(auth.site_id, auth.upload_token)
         except UploadRejected as exc:
-            abort(context, CODES[exc.kind], str(exc))
+            abort(context, code_for(exc.kind), str(exc))
         if rnd.stages is None:
             abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"round {auth.round_id} uses plain aggregation")
         return rnd.stages

@@ -7,7 +7,7 @@ from coordinator.audit import canonical
 from coordinator.round_config import RoundConfigError, RoundSettings
 from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
-from coordinator.status_codes import code_for
+from fedads.runtime.status_codes import code_for
 from coordinator.store import CoordinatorStore, StoreError
 from fedads.runtime.server import abort
 from fedads.v1 import admin_pb2 as pb

@@ -8,7 +8,7 @@ import grpc
 
 from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
-from coordinator.status_codes import code_for
+from fedads.runtime.status_codes import code_for
 from coordinator.store import CoordinatorStore, StoreError
 from fedads.runtime.server import abort
 from fedads.runtime.site_auth import SITE_ID_KEY, SITE_SECRET_KEY

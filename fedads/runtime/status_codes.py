@@ -1,4 +1,4 @@
-"""Mapping of store refusals to gRPC statuses."""
+"""Mapping of the services' refusal kinds (store, aggregation) to gRPC statuses."""
 from __future__ import annotations
 
 import grpc
@@ -9,6 +9,7 @@ CODES = {
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
     "permission": grpc.StatusCode.PERMISSION_DENIED,
     "not_found": grpc.StatusCode.NOT_FOUND,
+    "exists": grpc.StatusCode.ALREADY_EXISTS,
 }
 
 
