@@ -8,7 +8,8 @@ import sys
 from aggregator.service import AggregatorCore, AggregatorServicer
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.registry import ModelRegistry
-from fedads.runtime.server import GrpcServer, add_metrics_flags, start_metrics_server
+from fedads.runtime.server import GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
+from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import aggregator_pb2_grpc
 
 log = logging.getLogger("aggregator")
@@ -20,20 +21,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", default="registry", help="model registry folder shared with the coordinator")
     p.add_argument("--max-update-mb", type=int, default=2048, help="largest update accepted, in MiB")
     add_metrics_flags(p)
+    add_health_flags(p)
+    add_tls_flags(p)
     p.add_argument("--log-level", default="INFO")
     return p
 
 
+_SERVICE = "/fedads.v1.AggregatorService/"
+# Round lifecycle belongs to the coordinator; uploads and SecAgg stages to sites (each acting only
+# as itself: the servicer compares the certificate with the site named in the request).
+METHOD_ROLES = {
+    **{_SERVICE + m: {"coordinator"} for m in ("OpenRound", "FinalizeRound", "AbortRound", "DropParticipants")},
+    "fedads.v1.AggregatorService": {"site"},
+}
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     setup_logging("aggregator", args.log_level)
+    try:
+        transport = transport_from_args(args)
+    except TransportError as exc:
+        parser.exit(2, f"aggregator: {exc}\n")
     core = AggregatorCore(ModelRegistry(args.registry))
-    server = GrpcServer(max_workers=256)
+    server = GrpcServer(max_workers=256, interceptors=[PeerAuthorization(METHOD_ROLES)] if transport.secure else [])
     server.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server,
                AggregatorServicer(core, args.max_update_mb << 20), ["fedads.v1.AggregatorService"])
-    port = server.start(args.listen)
+    port = server.start(args.listen, transport)
+    server.start_health_endpoint(args.health_listen)
     start_metrics_server(args.metrics_port, args.metrics_host)
-    log.info("aggregator listening", extra={"port": port, "registry": args.registry})
+    log.info("aggregator listening", extra={"port": port, "tls": transport.secure, "registry": args.registry})
     server.wait_for_signal()
     return 0
 

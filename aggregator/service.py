@@ -15,6 +15,7 @@ from privacy.secagg.shamir import share_from_bytes
 from fedads.runtime.registry import ModelRegistry, RegistryError, VersionNotFound
 from fedads.runtime.server import abort
 from fedads.runtime.status_codes import code_for
+from fedads.runtime.tls import mismatched_site
 from fedads.v1 import aggregator_pb2 as apb
 from fedads.v1 import aggregator_pb2_grpc
 
@@ -94,6 +95,9 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
             if first is None or first.WhichOneof("part") != "header":
                 raise UploadRejected("invalid", "an upload stream must start with an UpdateHeader message")
             h = first.header
+            mismatch = mismatched_site(context, h.site_id)
+            if mismatch:
+                raise UploadRejected("permission", mismatch)
             rnd = self.core.get(h.round_id)
             rnd.check_header(h.site_id, h.upload_token, h.num_elements, h.dtype)
             expected = h.num_elements * rnd.itemsize
@@ -146,6 +150,9 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
 
     # --- SecAgg+ stages ---
     def _stages(self, auth, context):
+        mismatch = mismatched_site(context, auth.site_id)
+        if mismatch:
+            abort(context, grpc.StatusCode.PERMISSION_DENIED, mismatch)
         try:
             rnd = self.core.get(auth.round_id)
             rnd.authenticate(auth.site_id, auth.upload_token)

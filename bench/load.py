@@ -30,6 +30,9 @@ from fedads.runtime.server import channel
 from fedads.v1 import aggregator_pb2_grpc, coordinator_pb2_grpc, registry_pb2, registry_pb2_grpc
 from fedads.v1 import coordinator_pb2 as cpb
 from privacy.secagg.keys import public_bytes
+from fedads.runtime.tls import Transport
+
+PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
 
 
 class LightSite(threading.Thread):
@@ -38,7 +41,7 @@ class LightSite(threading.Thread):
     def __init__(self, site_id: str, coordinator: str, token: str, state: Path):
         super().__init__(daemon=True, name=site_id)
         self.site_id, self.store = site_id, LocalStore(state)
-        ch = channel(coordinator)
+        ch = channel(coordinator, PLAIN)
         self.coordinator = coordinator_pb2_grpc.CoordinatorServiceStub(ch)
         self.registry = registry_pb2_grpc.ModelRegistryServiceStub(ch)
         secret = self.coordinator.Enroll(cpb.EnrollRequest(
@@ -66,7 +69,7 @@ class LightSite(threading.Thread):
                 round_id=task.round_id, kind=task.kind, model_version=task.model_version, ok=True,
                 metrics=cpb.EvalMetrics(num_users=1, hr_at_10=0.5, ndcg_at_10=0.3)), metadata=self.md, timeout=30)
             return
-        agg = aggregator_pb2_grpc.AggregatorServiceStub(channel(task.aggregator_address))
+        agg = aggregator_pb2_grpc.AggregatorServiceStub(channel(task.aggregator_address, PLAIN))
         session = SecureAggregationSession(agg, task, self.site_id, self.store.identity_key())
         session.setup()
         manifest = manifest_from_proto(self.registry.GetManifest(
@@ -99,17 +102,17 @@ def run(n_sites: int, rounds: int, workdir: Path, progress=print) -> list[dict]:
     coord, agg = f"127.0.0.1:{P.free_port()}", f"127.0.0.1:{P.free_port()}"
     (workdir / "model.json").write_text(json.dumps({"n_items": 200, "dim": 16, "ffn_hidden": 16, "max_seq_len": 10}))
     procs = [P.start("aggregator.main", ["--listen", agg, "--registry", str(workdir / "registry"),
-                                         "--log-level", "WARNING"], workdir / "aggregator.log"),
+                                         "--log-level", "WARNING", "--insecure"], workdir / "aggregator.log"),
              P.start("coordinator.main", ["--listen", coord, "--db", str(workdir / "c.db"), "--registry",
                                           str(workdir / "registry"), "--aggregator", agg, "--init-model",
                                           str(workdir / "model.json"), "--audit-key", str(workdir / "audit.key"),
                                           "--admin-token-file", str(workdir / "admin.token"),
-                                          "--log-level", "WARNING"], workdir / "coordinator.log")]
+                                          "--log-level", "WARNING", "--insecure"], workdir / "coordinator.log")]
     sites = []
     try:
-        P.wait_healthy(agg, proc=procs[0])
-        P.wait_healthy(coord, proc=procs[1])
-        ctl = ["--admin-token-file", str(workdir / "admin.token")]
+        P.wait_healthy(agg, PLAIN, proc=procs[0])
+        P.wait_healthy(coord, PLAIN, proc=procs[1])
+        ctl = ["--admin-token-file", str(workdir / "admin.token"), "--insecure"]
         for i in range(n_sites):
             site = f"site-{i:03d}"
             token = json.loads(P.ctl(coord, *ctl, "--json", "enroll", "--site", site).stdout)["enrollment_token"]

@@ -24,6 +24,9 @@ from fedads.v1 import serving_pb2 as spb
 from fedads.v1 import serving_pb2_grpc
 from serving.batcher import ScoreJob, forward_batch
 from serving.model_holder import load_version
+from fedads.runtime.tls import Transport
+
+PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
 
 
 def in_process_floor(registry: ModelRegistry, candidates: int, seq_len: int, threads: int, reps: int = 100) -> float:
@@ -74,11 +77,11 @@ def main(argv=None) -> int:
         for threads in [int(x) for x in args.threads.split(",")]:
             address = f"127.0.0.1:{P.free_port()}"
             proc = P.start("serving.main", ["--listen", address, "--registry", str(registry.root), "--threads",
-                                            str(threads), "--max-seq-len", str(args.seq_len)],
+                                            str(threads), "--max-seq-len", str(args.seq_len), "--insecure"],
                            Path(tmp) / f"serving-{threads}.log")
             try:
-                P.wait_healthy(address, proc=proc)
-                stub = serving_pb2_grpc.ServingServiceStub(channel(address))
+                P.wait_healthy(address, PLAIN, proc=proc)
+                stub = serving_pb2_grpc.ServingServiceStub(channel(address, PLAIN))
                 rng = np.random.default_rng(2)
                 for u in range(64):  # every user has a full behaviour sequence
                     stub.RecordEvents(iter([spb.BehaviorEvent(user_id=f"user-{u}", item_id=int(i))

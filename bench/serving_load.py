@@ -11,6 +11,9 @@ import numpy as np
 from fedads.runtime.server import channel
 from fedads.v1 import serving_pb2 as spb
 from fedads.v1 import serving_pb2_grpc
+from fedads.runtime.tls import Transport
+
+PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
 
 
 def main() -> None:
@@ -23,7 +26,7 @@ def main() -> None:
     p.add_argument("--n-items", type=int, required=True)
     p.add_argument("--users", type=int, default=64)
     args = p.parse_args()
-    stub = serving_pb2_grpc.ServingServiceStub(channel(args.address))
+    stub = serving_pb2_grpc.ServingServiceStub(channel(args.address, PLAIN))
     rng = np.random.default_rng(0)
     cands = [[int(x) for x in rng.choice(np.arange(1, args.n_items + 1), args.candidates, replace=False)]
              for _ in range(16)]

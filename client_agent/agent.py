@@ -17,7 +17,8 @@ from fedads.runtime.site_auth import site_credentials
 from fedads.runtime.chunks import iter_chunks
 from fedads.runtime.hashing import sha256_hex
 from fedads.runtime.registry_service import download_model
-from fedads.runtime.server import channel
+from fedads.runtime.server import CHANNEL_OPTIONS, channel
+from fedads.runtime.tls import Transport, enrollment_channel
 from fedads.v1 import aggregator_pb2 as apb
 from fedads.v1 import aggregator_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 from fedads.v1 import coordinator_pb2 as cpb
@@ -54,9 +55,8 @@ class SiteAgent:
         self.trainer = SiteTrainer(config.site_id, config.data_file, self.store, config.device, config.threads,
                                    config.max_targets_per_user, config.eval_negatives, config.eval_seed, privacy,
                                    config.embedding_noise)
-        self.channel = channel(config.coordinator)
-        self.coordinator = coordinator_pb2_grpc.CoordinatorServiceStub(self.channel)
-        self.registry = registry_pb2_grpc.ModelRegistryServiceStub(self.channel)
+        self.transport: Transport | None = None  # known once enrolled (mTLS needs the issued certificate)
+        self.coordinator = self.registry = None
         self._aggregators: dict[str, aggregator_pb2_grpc.AggregatorServiceStub] = {}
         self._model_cache: tuple[dict, bytes] | None = None
         self.stop_event = threading.Event()
@@ -64,21 +64,46 @@ class SiteAgent:
         self._stream = None
 
     # --- enrolment ---
-    def ensure_enrolled(self) -> None:
+    def _enrolled(self) -> dict | None:
         creds = self.store.credentials()
         if creds is None or creds["site_id"] != self.config.site_id:
-            token = self.config.token()
-            if not token:
-                raise AgentStopped(f"site {self.config.site_id} is not enrolled and no enrollment token is configured")
-            from privacy.secagg.keys import public_bytes
+            return None
+        if not self.config.insecure and self.store.tls_identity() is None:
+            return None
+        return creds
 
-            resp = self.coordinator.Enroll(cpb.EnrollRequest(
-                site_id=self.config.site_id, enrollment_token=token,
-                identity_public_key=public_bytes(self.store.identity_key())), timeout=30, wait_for_ready=True)
-            self.store.save_credentials(resp.site_id, resp.site_secret)
-            creds = {"site_id": resp.site_id, "secret": resp.site_secret}
-            log.info("enrolled", extra={"site": resp.site_id})
+    def _enroll(self) -> dict:
+        from privacy.secagg.keys import public_bytes
+
+        token = self.config.token()
+        if not token:
+            raise AgentStopped(f"site {self.config.site_id} is not enrolled and no enrollment token is configured")
+        request = cpb.EnrollRequest(site_id=self.config.site_id, enrollment_token=token,
+                                    identity_public_key=public_bytes(self.store.identity_key()))
+        if self.config.insecure:
+            ch = channel(self.config.coordinator, Transport.insecure())
+        else:
+            request.certificate_signing_request = self.store.tls_csr(self.config.site_id)
+            ch = enrollment_channel(self.config.enroll_address or self.config.coordinator,
+                                    self.config.ca_file.read_bytes(), CHANNEL_OPTIONS)
+        with ch:
+            try:
+                resp = coordinator_pb2_grpc.CoordinatorServiceStub(ch).Enroll(request, timeout=30, wait_for_ready=True)
+            except grpc.RpcError as exc:
+                raise AgentStopped(f"enrolment refused: {exc.details()}") from exc
+        if not self.config.insecure:
+            self.store.save_certificate(resp.certificate, resp.ca_certificate)
+        self.store.save_credentials(resp.site_id, resp.site_secret)
+        log.info("enrolled", extra={"site": resp.site_id, "tls": not self.config.insecure})
+        return {"site_id": resp.site_id, "secret": resp.site_secret}
+
+    def ensure_enrolled(self) -> None:
+        creds = self._enrolled() or self._enroll()
         self.metadata = site_credentials(creds["site_id"], creds["secret"])
+        self.transport = Transport.insecure() if self.config.insecure else Transport(self.store.tls_identity())
+        ch = channel(self.config.coordinator, self.transport)
+        self.coordinator = coordinator_pb2_grpc.CoordinatorServiceStub(ch)
+        self.registry = registry_pb2_grpc.ModelRegistryServiceStub(ch)
 
     # --- main loop ---
     def run(self, max_tasks: int | None = None) -> None:
@@ -164,7 +189,7 @@ class SiteAgent:
 
     def _aggregator(self, address: str) -> aggregator_pb2_grpc.AggregatorServiceStub:
         if address not in self._aggregators:
-            self._aggregators[address] = aggregator_pb2_grpc.AggregatorServiceStub(channel(address))
+            self._aggregators[address] = aggregator_pb2_grpc.AggregatorServiceStub(channel(address, self.transport))
         return self._aggregators[address]
 
     def _train(self, task):

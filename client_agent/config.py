@@ -18,6 +18,11 @@ class SiteConfig:
     state_dir: Path
     enrollment_token: str = ""
     enrollment_token_file: Path | None = None
+    # Transport: mTLS unless `insecure = true`. A site without a certificate enrols on the
+    # coordinator's enrolment port, trusting the CA certificate the operator handed over with the token.
+    insecure: bool = False
+    ca_file: Path | None = None
+    enroll_address: str = ""
     device: str = "auto"
     threads: int = 0               # torch intra-op threads; 0 keeps torch's default
     max_targets_per_user: int = 0  # cap of training targets per user per epoch (0: all)
@@ -52,10 +57,14 @@ class SiteConfig:
         if missing:
             raise ConfigError(f"site config {path}: missing keys {sorted(missing)}")
         base = path.parent
-        for key in ("data_file", "state_dir", "enrollment_token_file"):
+        for key in ("data_file", "state_dir", "enrollment_token_file", "ca_file"):
             if raw.get(key):
                 raw[key] = (base / raw[key]).resolve()
-        return cls(**raw)
+        config = cls(**raw)
+        if not config.insecure and not config.ca_file:
+            raise ConfigError(f"site config {path}: set ca_file (the federation CA certificate from "
+                              "`coordinatorctl enroll --ca-file`), or insecure = true for plaintext local development")
+        return config
 
     def token(self) -> str:
         if self.enrollment_token:

@@ -52,6 +52,37 @@ class LocalStore:
         _atomic_write(path, identity_to_bytes(key), mode=0o600)
         return key
 
+    # the site's TLS identity: its key never leaves state/tls; the coordinator signs a CSR for it
+    def tls_key_pem(self) -> bytes:
+        from fedads.runtime.pki import key_pem, new_key
+
+        folder = self.root / "tls"
+        folder.mkdir(exist_ok=True)
+        path = folder / "tls.key"
+        if not path.exists():
+            _atomic_write(path, key_pem(new_key()), mode=0o600)
+        return path.read_bytes()
+
+    def tls_csr(self, site_id: str) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
+        from fedads.runtime.pki import make_csr
+
+        return make_csr(site_id, serialization.load_pem_private_key(self.tls_key_pem(), password=None))
+
+    def save_certificate(self, cert_pem: bytes, ca_pem: bytes) -> None:
+        _atomic_write(self.root / "tls" / "ca.crt", ca_pem)
+        _atomic_write(self.root / "tls" / "tls.crt", cert_pem)
+
+    def tls_identity(self):
+        """The site's mTLS identity once enrolled, else None."""
+        from fedads.runtime.pki import Identity
+
+        folder = self.root / "tls"
+        if not all((folder / n).exists() for n in ("ca.crt", "tls.crt", "tls.key")):
+            return None
+        return Identity.read(folder)
+
     # private parameters
     def load_private(self, config: ModelConfig, user_keys: np.ndarray, seed: int) -> PrivateUserState:
         state = PrivateUserState(config, len(user_keys), seed=seed)

@@ -39,8 +39,8 @@ def round_to_proto(r: dict | None) -> pb.RoundInfo:
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager, audit):
-        self.store, self.hub, self.rounds, self.audit = store, hub, rounds, audit
+    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager, audit, ca_pem: bytes = b""):
+        self.store, self.hub, self.rounds, self.audit, self.ca_pem = store, hub, rounds, audit, ca_pem
 
     def _call(self, context, fn):
         try:
@@ -84,7 +84,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def CreateEnrollment(self, request, context):
         token = self._call(context, lambda: self.store.create_enrollment(request.site_id))
         self.audit.append("enrollment_issued", 0, site=request.site_id)
-        return pb.CreateEnrollmentResponse(site_id=request.site_id, enrollment_token=token)
+        return pb.CreateEnrollmentResponse(site_id=request.site_id, enrollment_token=token, ca_certificate=self.ca_pem)
 
     def RevokeClient(self, request, context):
         s = self._call(context, lambda: self.store.revoke(request.site_id))

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from fedads.runtime.server import channel
+from fedads.runtime.tls import Transport
 from fedads.v1 import aggregator_pb2 as apb
 from fedads.v1 import aggregator_pb2_grpc
 
 
 class AggregatorClient:
-    def __init__(self, address: str, registry, timeout_s: float = 600.0):
-        self.stub = aggregator_pb2_grpc.AggregatorServiceStub(channel(address))
+    def __init__(self, address: str, registry, transport: Transport, timeout_s: float = 600.0):
+        self.stub = aggregator_pb2_grpc.AggregatorServiceStub(channel(address, transport))
         self.registry = registry
         self.timeout_s = timeout_s
 

@@ -12,6 +12,7 @@ import grpc
 
 from coordinator.admin_auth import admin_channel, read_token
 from fedads.runtime.server import channel
+from fedads.runtime.tls import Transport, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import admin_pb2 as pb
 from fedads.v1 import admin_pb2_grpc, common_pb2, registry_pb2, registry_pb2_grpc
 
@@ -172,6 +173,12 @@ def cmd_enroll(admin, args) -> int:
         fd = os.open(args.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(resp.enrollment_token + "\n")
+    if args.ca_file:
+        if not resp.ca_certificate:
+            print("coordinatorctl: error: the coordinator runs without TLS (--insecure): it has no CA certificate "
+                  "to hand out", file=sys.stderr)
+            return 1
+        Path(args.ca_file).write_bytes(resp.ca_certificate)
     if args.json:
         print(json.dumps({"site_id": resp.site_id, "enrollment_token": resp.enrollment_token}))
     elif args.token_file:
@@ -229,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-token-file", default=os.environ.get("FEDADS_ADMIN_TOKEN_FILE", "admin.token"),
                    help="the coordinator's admin token (env FEDADS_ADMIN_TOKEN_FILE; default admin.token)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_tls_flags(p)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("start-round", help="select sites and run one training round")
@@ -268,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("enroll", help="issue a one-time enrolment token for a site")
     s.add_argument("--site", required=True)
     s.add_argument("--token-file", help="write the token to this file (mode 0600) instead of printing it")
+    s.add_argument("--ca-file", help="write the federation CA certificate the site pins while enrolling (TLS)")
     s.set_defaults(fn=cmd_enroll)
     s = sub.add_parser("audit", help="print, verify and export the signed round log")
     s.add_argument("--round", type=int, default=0, help="only this round's records")
@@ -286,7 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    ch = channel(args.coordinator)
+    offline = args.command == "audit" and args.file
+    try:
+        transport = Transport.insecure() if offline else transport_from_args(args)
+    except TransportError as exc:
+        print(f"coordinatorctl: error: {exc}", file=sys.stderr)
+        return 2
+    ch = channel(args.coordinator, transport)
     admin = admin_pb2_grpc.AdminServiceStub(admin_channel(ch, read_token(args.admin_token_file)))
     args.registry_stub = registry_pb2_grpc.ModelRegistryServiceStub(ch)
     try:

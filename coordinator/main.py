@@ -14,11 +14,14 @@ from coordinator.aggregator_client import AggregatorClient
 from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
 from coordinator.site_service import CoordinatorServicer
-from coordinator.store import CoordinatorStore, sqlite_url
+from coordinator.store import CoordinatorStore, StoreError, sqlite_url
 from fedads.runtime.logs import setup_logging
+from fedads.runtime.pki import CertificateAuthority, PkiError
+from fedads.runtime.status_codes import code_for
+from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.registry_service import ModelRegistryServicer
-from fedads.runtime.server import GrpcServer, add_metrics_flags, start_metrics_server
+from fedads.runtime.server import GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
 from fedads.v1 import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 
 log = logging.getLogger("coordinator")
@@ -49,15 +52,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bearer token the operator API requires (created if missing, mode 0600)")
     p.add_argument("--audit-key", default="audit.key",
                    help="Ed25519 key signing the round log (created if missing; public key written to <file>.pub)")
+    p.add_argument("--enroll-listen", default="127.0.0.1:7001",
+                   help="server-authenticated TLS port where sites without a certificate enrol (TLS only)")
+    p.add_argument("--ca-dir", default="pki/ca",
+                   help="federation CA (ca.crt, ca.key) that signs site certificates at enrolment (TLS only)")
     p.add_argument("--reconnect-grace-s", type=float, default=5.0,
                    help="seconds a participant may be disconnected before it counts as dropped")
     add_metrics_flags(p)
+    add_health_flags(p)
+    add_tls_flags(p)
     p.add_argument("--log-level", default="INFO")
     return p
 
 
+# Which certificate roles may use which service on the coordinator's mTLS port.
+SERVICE_ROLES = {
+    "fedads.v1.CoordinatorService": {"site"},
+    "fedads.v1.AdminService": {"operator"},
+    "fedads.v1.ModelRegistryService": {"site", "operator", "serving", "aggregator"},
+}
+OPEN_METHODS = frozenset({"/fedads.v1.CoordinatorService/Enroll", "/grpc.health.v1.Health/Check"})
+
+
+def site_certificate_check(store: CoordinatorStore):
+    """Refuse a site certificate that is revoked or superseded: revocation takes effect on the next call."""
+    def check(peer):
+        if peer.role != "site":
+            return None
+        try:
+            store.check_certificate(peer.name, peer.serial)
+        except StoreError as exc:
+            return code_for(exc.kind), str(exc)
+        return None
+    return check
+
+
 def build_server(args) -> GrpcServer:
     """Wire store, registry, hub, rounds and servicers into a started gRPC server."""
+    transport = transport_from_args(args)
+    ca = CertificateAuthority.load(args.ca_dir) if transport.secure else None
     url = args.db if "://" in args.db else sqlite_url(args.db)
     store = CoordinatorStore(url)
     registry = ModelRegistry(args.registry)
@@ -73,7 +106,7 @@ def build_server(args) -> GrpcServer:
     for rid in failed:
         audit.append("round_failed", rid, reason="coordinator restarted while the round was running")
     hub = SiteHub()
-    aggregator = AggregatorClient(args.aggregator, registry)
+    aggregator = AggregatorClient(args.aggregator, registry, transport)
     for rid in failed:  # the aggregator may still hold the round's uploads: drop them
         try:
             aggregator.abort_round(rid, "coordinator restarted while the round was running")
@@ -81,24 +114,33 @@ def build_server(args) -> GrpcServer:
             log.warning("could not abort interrupted round on the aggregator", extra={"round_id": rid})
     rounds = RoundManager(store, hub, aggregator, args.aggregator_public or args.aggregator,
                           reconnect_grace_s=args.reconnect_grace_s, audit=audit)
-    server = GrpcServer(max_workers=256, interceptors=[AdminTokenCheck(load_or_create_token(args.admin_token_file))])
+    interceptors = [AdminTokenCheck(load_or_create_token(args.admin_token_file))]
+    if transport.secure:
+        interceptors.insert(0, PeerAuthorization(SERVICE_ROLES, site_certificate_check(store), OPEN_METHODS))
+    server = GrpcServer(max_workers=256, interceptors=interceptors)
     server.add(coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
-               CoordinatorServicer(store, hub, rounds), ["fedads.v1.CoordinatorService"])
-    server.add(admin_pb2_grpc.add_AdminServiceServicer_to_server, AdminServicer(store, hub, rounds, audit),
-               ["fedads.v1.AdminService"])
+               CoordinatorServicer(store, hub, rounds, ca), ["fedads.v1.CoordinatorService"])
+    server.add(admin_pb2_grpc.add_AdminServiceServicer_to_server,
+               AdminServicer(store, hub, rounds, audit, ca.ca_pem if ca else b""), ["fedads.v1.AdminService"])
     server.add(registry_pb2_grpc.add_ModelRegistryServiceServicer_to_server, ModelRegistryServicer(registry),
                ["fedads.v1.ModelRegistryService"])
-    server.start(args.listen)
+    server.start(args.listen, transport, args.enroll_listen)
+    server.start_health_endpoint(args.health_listen)
     server.store, server.rounds = store, rounds
-    log.info("coordinator listening", extra={"port": server.port, "db": url.split("@")[-1],
+    log.info("coordinator listening", extra={"port": server.port, "enrollment_port": server.enrollment_port,
+                                             "tls": transport.secure, "db": url.split("@")[-1],
                                              "registry": args.registry})
     return server
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     setup_logging("coordinator", args.log_level)
-    server = build_server(args)
+    try:
+        server = build_server(args)
+    except (TransportError, PkiError) as exc:
+        parser.exit(2, f"coordinator: {exc}\n")
     start_metrics_server(args.metrics_port, args.metrics_host)
     server.wait_for_signal()
     return 0

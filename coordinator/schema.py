@@ -22,6 +22,8 @@ class Site(Base):
     identity_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0)
     epsilon_budget: Mapped[float] = mapped_column(Float, default=0.0)
+    # Serial (hex) of the site's current certificate: an older certificate of the same site is refused.
+    cert_serial: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Round(Base):

@@ -11,15 +11,18 @@ from coordinator.site_hub import SiteHub
 from fedads.runtime.status_codes import code_for
 from coordinator.store import CoordinatorStore, StoreError
 from fedads.runtime.server import abort
+from fedads.runtime.pki import CertificateAuthority, PkiError, cert_pem, serial_hex
 from fedads.runtime.site_auth import SITE_ID_KEY, SITE_SECRET_KEY
+from fedads.runtime.tls import mismatched_site
 from fedads.v1 import coordinator_pb2 as cpb
 from fedads.v1 import coordinator_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
-    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager):
-        self.store, self.hub, self.rounds = store, hub, rounds
+    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager,
+                 ca: CertificateAuthority | None = None):
+        self.store, self.hub, self.rounds, self.ca = store, hub, rounds, ca
 
     def _authenticate(self, context) -> str:
         md = dict(context.invocation_metadata())
@@ -27,6 +30,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         if not site_id or not secret:
             abort(context, grpc.StatusCode.UNAUTHENTICATED,
                   f"missing {SITE_ID_KEY}/{SITE_SECRET_KEY} metadata; enrol the site first")
+        mismatch = mismatched_site(context, site_id)
+        if mismatch:
+            abort(context, grpc.StatusCode.PERMISSION_DENIED, mismatch)
         try:
             self.store.authenticate(site_id, secret)
         except StoreError as exc:
@@ -34,14 +40,31 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         return site_id
 
     def Enroll(self, request, context):
+        issued: list[bytes] = []
+
+        def issue_certificate() -> str:
+            try:
+                cert = self.ca.sign_csr(request.certificate_signing_request, request.site_id)
+            except PkiError as exc:
+                raise StoreError("invalid", str(exc)) from exc
+            issued.append(cert_pem(cert))
+            return serial_hex(cert)
+
+        if self.ca is not None and not request.certificate_signing_request:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT,
+                  "this coordinator runs mTLS: send a certificate_signing_request for the site's TLS key")
         try:
-            secret = self.store.enroll(request.site_id, request.enrollment_token, request.identity_public_key)
+            secret = self.store.enroll(request.site_id, request.enrollment_token, request.identity_public_key,
+                                       issue_certificate if self.ca is not None else None)
         except StoreError as exc:
             abort(context, code_for(exc.kind), str(exc))
-        log.info("site enrolled", extra={"site": request.site_id})
+        serial = serial_hex(issued[0]) if issued else ""
+        log.info("site enrolled", extra={"site": request.site_id, "certificate_serial": serial})
         self.rounds.audit_event("site_enrolled", 0, site=request.site_id,
-                                identity_public_key=request.identity_public_key.hex())
-        return cpb.EnrollResponse(site_id=request.site_id, site_secret=secret)
+                                identity_public_key=request.identity_public_key.hex(), certificate_serial=serial)
+        return cpb.EnrollResponse(site_id=request.site_id, site_secret=secret,
+                                  certificate=issued[0] if issued else b"",
+                                  ca_certificate=self.ca.ca_pem if issued else b"")
 
     def Connect(self, request, context):
         site_id = self._authenticate(context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -65,7 +65,10 @@ class CoordinatorStore:
             site.enrollment_token_sha256 = sha256_hex(token.encode())
         return token
 
-    def enroll(self, site_id: str, token: str, identity_public_key: bytes = b"") -> str:
+    def enroll(self, site_id: str, token: str, identity_public_key: bytes = b"",
+               issue_certificate: Callable[[], str] | None = None) -> str:
+        """Redeem a one-time token for a site secret. `issue_certificate` signs the site's certificate
+        and returns its serial; it runs inside the transaction so a refused token issues nothing."""
         if len(identity_public_key) != 32:
             raise StoreError("invalid", "identity_public_key must be the site's raw 32-byte Ed25519 public key")
         with self.session() as s:
@@ -74,12 +77,26 @@ class CoordinatorStore:
                 raise StoreError("unauthenticated", f"enrolment token for site {site_id!r} is invalid or already used")
             if site.revoked:
                 raise StoreError("permission", f"site {site_id} is revoked")
+            if issue_certificate is not None:
+                site.cert_serial = issue_certificate()
             secret = new_secret()
             site.secret_sha256 = sha256_hex(secret.encode())
             site.enrollment_token_sha256 = None  # one-time
             site.enrolled_at = time.time()
             site.identity_public_key = identity_public_key
         return secret
+
+    def check_certificate(self, site_id: str, serial: str) -> None:
+        """A site certificate is good while its site is enrolled, not revoked, and it is the newest one issued."""
+        with self.session() as s:
+            site = s.get(Site, site_id)
+            if site is None or not site.cert_serial:
+                raise StoreError("unauthenticated", f"certificate names site {site_id!r}, which holds no certificate here")
+            if site.revoked:
+                raise StoreError("permission", f"site {site_id} is revoked; its certificate is no longer accepted")
+            if site.cert_serial != serial:
+                raise StoreError("unauthenticated", f"certificate {serial} of site {site_id} was superseded by a "
+                                                    "newer enrolment; use the newest certificate")
 
     def authenticate(self, site_id: str, secret: str) -> None:
         with self.session() as s:

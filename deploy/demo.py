@@ -17,6 +17,8 @@ from pathlib import Path
 from deploy import processes as P
 from deploy.inference_demo import show_ranking_shift
 from deploy.site_setup import prepare_federation
+from fedads.runtime.pki_cli import init_federation
+from fedads.runtime.tls import Transport
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(n_items is taken from the data)")
     p.add_argument("--workdir", type=Path, default=Path(".demo"), help="scratch folder (wiped at start)")
     p.add_argument("--report", type=Path, default=Path("reports/demo.json"))
+    p.add_argument("--insecure", action="store_true",
+                   help="plaintext gRPC everywhere (default: a fresh federation CA and mTLS on every link)")
     return p
 
 
@@ -44,31 +48,40 @@ def run(args) -> dict:
     workdir = args.workdir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    coord_addr = f"127.0.0.1:{P.free_port()}"
-    os.environ["FEDADS_ADMIN_TOKEN_FILE"] = str(workdir / "admin.token")  # for the coordinatorctl calls
+    coord_addr, enroll_addr = f"127.0.0.1:{P.free_port()}", f"127.0.0.1:{P.free_port()}"
     agg_addr = f"127.0.0.1:{P.free_port()}"
-    print(f"[demo] preparing {args.sites} sites from {args.dataset} ...", flush=True)
+    pki = None if args.insecure else init_federation(workdir / "pki")
+    tls = (lambda name: P.transport_flags(pki[name] if pki else None))  # noqa: E731
+    transport = Transport.insecure() if pki is None else Transport.from_dir(pki["operator"])
+    # for the coordinatorctl calls: the operator's token and certificate
+    os.environ["FEDADS_ADMIN_TOKEN_FILE"] = str(workdir / "admin.token")
+    os.environ.update({"FEDADS_INSECURE": "1"} if pki is None else {"FEDADS_TLS_DIR": str(pki["operator"])})
+    print(f"[demo] preparing {args.sites} sites from {args.dataset} "
+          f"({'plaintext' if pki is None else 'mTLS, CA in ' + str(workdir / 'pki' / 'ca')}) ...", flush=True)
     shared = {k: v for k, v in json.loads(args.model_config.read_text()).items() if k != "n_items"}
     specs, model_config = prepare_federation(args.dataset, args.sites, workdir, coord_addr, args.max_users,
                                              args.seed, max_targets_per_user=args.max_targets_per_user,
-                                             max_seq_len=shared.pop("max_seq_len", 50), model_overrides=shared)
+                                             max_seq_len=shared.pop("max_seq_len", 50), model_overrides=shared,
+                                             enroll_address=enroll_addr if pki else "")
     for s in specs:
         print(f"[demo]   {s.site_id}: {s.users} users, {s.interactions} interactions", flush=True)
     logs = workdir / "logs"
     registry = workdir / "registry"
     procs = []
     try:
-        procs.append(P.start("aggregator.main", ["--listen", agg_addr, "--registry", str(registry)],
-                             logs / "aggregator.log"))
+        procs.append(P.start("aggregator.main", ["--listen", agg_addr, "--registry", str(registry),
+                                                 *tls("aggregator")], logs / "aggregator.log"))
         procs.append(P.start("coordinator.main", [
-            "--listen", coord_addr, "--db", str(workdir / "coordinator.db"), "--registry", str(registry),
+            "--listen", coord_addr, "--enroll-listen", enroll_addr, "--ca-dir", str(workdir / "pki" / "ca"),
+            "--db", str(workdir / "coordinator.db"), "--registry", str(registry),
             "--aggregator", agg_addr, "--init-model", str(workdir / "model_config.json"),
             "--init-seed", str(args.seed), "--audit-key", str(workdir / "audit.key"),
-            "--admin-token-file", str(workdir / "admin.token")], logs / "coordinator.log"))
-        P.wait_healthy(agg_addr, proc=procs[0])
-        P.wait_healthy(coord_addr, proc=procs[1])
+            "--admin-token-file", str(workdir / "admin.token"), *tls("coordinator")], logs / "coordinator.log"))
+        P.wait_healthy(agg_addr, transport, proc=procs[0])
+        P.wait_healthy(coord_addr, transport, proc=procs[1])
         for s in specs:
-            P.ctl(coord_addr, "enroll", "--site", s.site_id, "--token-file", str(s.folder / "enrollment.token"))
+            P.ctl(coord_addr, "enroll", "--site", s.site_id, "--token-file", str(s.folder / "enrollment.token"),
+                  *(["--ca-file", str(s.folder / "ca.crt")] if pki else []))
             procs.append(P.start("client_agent.main", ["--config", str(s.config_path)], logs / f"{s.site_id}.log",
                                  threads=1))
         deadline = time.time() + 120
@@ -97,10 +110,11 @@ def run(args) -> dict:
                   f"{max(train_s):.1f}s max)", flush=True)
         models = json.loads(P.ctl(coord_addr, "--json", "models").stdout)
         serve_addr = f"127.0.0.1:{P.free_port()}"
-        procs.append(P.start("serving.main", ["--listen", serve_addr, "--registry", str(registry)],
-                             logs / "serving.log"))
-        P.wait_healthy(serve_addr, proc=procs[-1])
-        inference = show_ranking_shift(serve_addr, workdir, args.dataset, specs[0].folder, args.seed)
+        procs.append(P.start("serving.main", ["--listen", serve_addr, "--registry", str(registry),
+                                              *tls("serving")], logs / "serving.log"))
+        client = Transport.insecure() if pki is None else Transport.from_dir(pki["client"])
+        P.wait_healthy(serve_addr, client, proc=procs[-1])
+        inference = show_ranking_shift(serve_addr, client, workdir, args.dataset, specs[0].folder, args.seed)
         report = {
             "dataset": args.dataset, "sites": [s.__dict__ | {"folder": str(s.folder), "config_path": str(s.config_path)}
                                                for s in specs],

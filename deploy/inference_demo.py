@@ -9,12 +9,14 @@ import numpy as np
 from admodels.data.movielens import load_titles
 from admodels.data.site_files import read_site_file
 from fedads.runtime.server import channel
+from fedads.runtime.tls import Transport
 from fedads.v1 import serving_pb2 as spb
 from fedads.v1 import serving_pb2_grpc
 
 
-def show_ranking_shift(address: str, workdir: Path, dataset: str, site_folder: Path, seed: int = 0) -> dict:
-    stub = serving_pb2_grpc.ServingServiceStub(channel(address))
+def show_ranking_shift(address: str, transport: Transport, workdir: Path, dataset: str, site_folder: Path,
+                       seed: int = 0) -> dict:
+    stub = serving_pb2_grpc.ServingServiceStub(channel(address, transport))
     catalogue = json.loads((workdir / "catalogue.json").read_text())
     titles = load_titles(dataset)
     name = lambda idx: titles.get(catalogue[idx - 1], f"item {idx}")[:40]  # noqa: E731

@@ -11,6 +11,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from fedads.runtime.tls import Transport
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -36,9 +38,10 @@ def start(module: str, args: list[str], log_path: Path, threads: int | None = No
                             env=child_env(threads), cwd=REPO_ROOT)
 
 
-def wait_healthy(address: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+def wait_healthy(address: str, transport: Transport, timeout: float = 60.0,
+                 proc: subprocess.Popen | None = None) -> None:
     deadline = time.time() + timeout
-    with grpc.insecure_channel(address) as ch:
+    with transport.channel(address) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         while time.time() < deadline:
             if proc is not None and proc.poll() is not None:
@@ -62,6 +65,11 @@ def stop(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+def transport_flags(tls_dir: Path | None) -> list[str]:
+    """Command-line flags giving a service or coordinatorctl its identity folder, or plaintext."""
+    return ["--tls-dir", str(tls_dir)] if tls_dir else ["--insecure"]
 
 
 def ctl(coordinator: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:

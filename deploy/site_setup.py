@@ -35,8 +35,10 @@ class SiteSpec:
 
 def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: str, max_users: int = 0,
                        seed: int = 0, max_seq_len: int = 50, threads: int = 1, max_targets_per_user: int = 0,
-                       partition_key: str = "zip_region", model_overrides: dict | None = None
-                       ) -> tuple[list[SiteSpec], dict]:
+                       partition_key: str = "zip_region", model_overrides: dict | None = None,
+                       enroll_address: str = "") -> tuple[list[SiteSpec], dict]:
+    """Write each site's data file and site.toml. With `enroll_address` the sites speak mTLS, enrolling
+    there with the CA certificate in their folder's ca.crt; without it they are configured insecure."""
     data = load_movielens(dataset)
     users = np.unique(data.user)
     if max_users and max_users < len(users):
@@ -58,7 +60,8 @@ def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: s
             f'site_id = "{site_id}"\ncoordinator = "{coordinator}"\ndata_file = "interactions.csv"\n'
             f'state_dir = "state"\nenrollment_token_file = "enrollment.token"\ndevice = "auto"\n'
             f"threads = {threads}\nmax_targets_per_user = {max_targets_per_user}\neval_negatives = 99\n"
-            f"eval_seed = {seed}\n")
+            f"eval_seed = {seed}\n"
+            + (f'ca_file = "ca.crt"\nenroll_address = "{enroll_address}"\n' if enroll_address else "insecure = true\n"))
         specs.append(SiteSpec(site_id, folder, config, len(site_users), int(rows.sum())))
     model_config = {"n_items": int(len(catalogue)), "max_seq_len": max_seq_len, **(model_overrides or {})}
     (workdir / "model_config.json").write_text(json.dumps(model_config))

@@ -11,7 +11,8 @@ import torch
 
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.registry import ModelRegistry
-from fedads.runtime.server import GrpcServer, add_metrics_flags, start_metrics_server
+from fedads.runtime.server import GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
+from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import serving_pb2_grpc
 from serving.batcher import MicroBatcher
 from serving.behavior_store import open_store
@@ -38,32 +39,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site-state", default="",
                    help="site mode: a client-agent state folder whose private parameters serve that site's users")
     add_metrics_flags(p)
+    add_health_flags(p)
+    add_tls_flags(p)
     p.add_argument("--log-level", default="INFO")
     return p
 
 
+# Inference is for the partner's ad servers (client certificates) and operators.
+SERVICE_ROLES = {"fedads.v1.ServingService": {"client", "operator"}}
+
+
 def build_server(args) -> GrpcServer:
+    transport = transport_from_args(args)
     torch.set_num_threads(args.threads)
     holder = ModelHolder(ModelRegistry(args.registry), args.model_version)
     store = open_store(args.redis_url, args.max_seq_len, args.ttl_s)
     site = SitePrivateParameters(Path(args.site_state), holder.current.config) if args.site_state else None
     batcher = MicroBatcher(args.max_batch, site.private if site else None)
-    server = GrpcServer(max_workers=args.workers)
+    server = GrpcServer(max_workers=args.workers,
+                        interceptors=[PeerAuthorization(SERVICE_ROLES)] if transport.secure else [])
     server.add(serving_pb2_grpc.add_ServingServiceServicer_to_server, ServingServicer(holder, store, batcher, site),
                ["fedads.v1.ServingService"])
-    server.start(args.listen)
+    server.start(args.listen, transport)
+    server.start_health_endpoint(args.health_listen)
     server.holder, server.batcher = holder, batcher
     server.stop_watch = threading.Event()
     holder.watch(args.poll_s, server.stop_watch)
-    log.info("serving listening", extra={"port": server.port, "version": holder.current.version,
+    log.info("serving listening", extra={"port": server.port, "version": holder.current.version, "tls": transport.secure,
                                          "store": "redis" if args.redis_url else "in-process"})
     return server
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     setup_logging("serving", args.log_level)
-    server = build_server(args)
+    try:
+        server = build_server(args)
+    except TransportError as exc:
+        parser.exit(2, f"serving: {exc}\n")
     start_metrics_server(args.metrics_port, args.metrics_host)
     server.wait_for_signal()
     server.stop_watch.set()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from deploy import processes as P
 from deploy.site_setup import prepare_federation
+from fedads.runtime.pki_cli import init_federation
+from fedads.runtime.tls import Transport
 
 
 def registry_snapshot(registry) -> dict[int, str]:
@@ -78,9 +80,15 @@ class Federation:
     """Aggregator + coordinator processes and site agents over a real MovieLens-100K subset."""
 
     def __init__(self, workdir: Path, n_sites: int = 3, max_users: int = 60, proxy: bool = False,
-                 reconnect_grace_s: float = 2.0, seed: int = 0, site_config: dict[str, str] | None = None):
+                 reconnect_grace_s: float = 2.0, seed: int = 0, site_config: dict[str, str] | None = None,
+                 tls: bool | None = None):
         self.workdir = workdir
+        # mTLS like production, except where a test reads the application bytes on the wire.
+        self.tls = (not proxy) if tls is None else tls
+        self.pki = init_federation(workdir / "pki") if self.tls else {}
+        self.transport = Transport.from_dir(self.pki["operator"]) if self.tls else Transport.insecure()
         self.coord_port, self.agg_port = P.free_port(), P.free_port()
+        self.enroll_address = f"127.0.0.1:{P.free_port()}"
         self.metrics_port = P.free_port()
         self.admin_token = workdir / "admin.token"
         self.coordinator = f"127.0.0.1:{self.coord_port}"
@@ -89,7 +97,8 @@ class Federation:
         self.agg_proxy = CapturingProxy(self.agg_port) if proxy else None
         site_coord = self.coord_proxy.address if proxy else self.coordinator
         self.sites, self.model_config = prepare_federation("ml-100k", n_sites, workdir, site_coord, max_users, seed,
-                                                           max_seq_len=20, max_targets_per_user=10)
+                                                           max_seq_len=20, max_targets_per_user=10,
+                                                           enroll_address=self.enroll_address if self.tls else "")
         for site in self.sites:  # extra site.toml lines, e.g. a site's privacy settings
             extra = (site_config or {}).get(site.site_id) or (site_config or {}).get("*", "")
             if extra:
@@ -99,10 +108,14 @@ class Federation:
         self.services: dict[str, subprocess.Popen] = {}
         self.agents: dict[str, subprocess.Popen] = {}
 
+    def flags(self, name: str) -> list[str]:
+        return P.transport_flags(self.pki.get(name))
+
     def start_aggregator(self):
         self.services["aggregator"] = P.start("aggregator.main", ["--listen", self.aggregator, "--registry",
-                                                                  str(self.registry)], self.workdir / "aggregator.log")
-        P.wait_healthy(self.aggregator, proc=self.services["aggregator"])
+                                                                  str(self.registry), *self.flags("aggregator")],
+                                              self.workdir / "aggregator.log")
+        P.wait_healthy(self.aggregator, self.transport, proc=self.services["aggregator"])
 
     def start_coordinator(self):
         public = self.agg_proxy.address if self.agg_proxy else self.aggregator
@@ -110,19 +123,25 @@ class Federation:
             "--listen", self.coordinator, "--db", str(self.workdir / "coordinator.db"), "--registry",
             str(self.registry), "--aggregator", self.aggregator, "--aggregator-public", public,
             "--init-model", str(self.workdir / "model_config.json"), "--audit-key", str(self.workdir / "audit.key"),
-            "--admin-token-file", str(self.admin_token),
+            "--admin-token-file", str(self.admin_token), "--enroll-listen", self.enroll_address,
+            "--ca-dir", str(self.workdir / "pki" / "ca"), *self.flags("coordinator"),
             "--reconnect-grace-s", str(self.reconnect_grace_s), "--metrics-port", str(self.metrics_port)],
             self.workdir / "coordinator.log")
-        P.wait_healthy(self.coordinator, proc=self.services["coordinator"])
+        P.wait_healthy(self.coordinator, self.transport, proc=self.services["coordinator"])
 
     def start(self):
         self.start_aggregator()
         self.start_coordinator()
         for s in self.sites:
-            self.ctl("enroll", "--site", s.site_id, "--token-file", str(s.folder / "enrollment.token"))
+            self.enroll(s.site_id)
             self.start_agent(s.site_id)
         self.wait_online(len(self.sites))
         return self
+
+    def enroll(self, site_id: str):
+        folder = next(s for s in self.sites if s.site_id == site_id).folder
+        self.ctl("enroll", "--site", site_id, "--token-file", str(folder / "enrollment.token"),
+                 *(["--ca-file", str(folder / "ca.crt")] if self.tls else []))
 
     def start_agent(self, site_id: str):
         spec = next(s for s in self.sites if s.site_id == site_id)
@@ -135,7 +154,8 @@ class Federation:
         proc.wait()
 
     def ctl(self, *args, check=True):
-        return P.ctl(self.coordinator, "--admin-token-file", str(self.admin_token), *args, check=check)
+        return P.ctl(self.coordinator, "--admin-token-file", str(self.admin_token), *self.flags("operator"), *args,
+                     check=check)
 
     def ctl_json(self, *args):
         return json.loads(self.ctl("--json", *args).stdout)

@@ -14,6 +14,9 @@ from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.server import GrpcServer, channel
 from fedads.v1 import aggregator_pb2 as apb
 from fedads.v1 import aggregator_pb2_grpc
+from fedads.runtime.tls import Transport
+
+PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
 
 TOKENS = {"site-a": "token-a", "site-b": "token-b"}
 
@@ -35,8 +38,8 @@ def aggregator(tmp_path):
     server = GrpcServer(max_workers=8)
     server.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server, AggregatorServicer(core),
                ["fedads.v1.AggregatorService"])
-    port = server.start("127.0.0.1:0")
-    stub = aggregator_pb2_grpc.AggregatorServiceStub(channel(f"127.0.0.1:{port}"))
+    port = server.start("127.0.0.1:0", PLAIN)
+    stub = aggregator_pb2_grpc.AggregatorServiceStub(channel(f"127.0.0.1:{port}", PLAIN))
     stub.OpenRound(apb.OpenRoundRequest(round_id=1, base_version=1, participants=[
         apb.RoundParticipant(site_id=s, upload_token_sha256=_sha(t)) for s, t in TOKENS.items()]))
     yield stub, core, registry, base
@@ -133,9 +136,9 @@ def test_a_200_mb_model_passes_in_chunks(tmp_path):
     server = GrpcServer(max_workers=4)
     server.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server, AggregatorServicer(core),
                ["fedads.v1.AggregatorService"])
-    port = server.start("127.0.0.1:0")
+    port = server.start("127.0.0.1:0", PLAIN)
     try:
-        stub = aggregator_pb2_grpc.AggregatorServiceStub(channel(f"127.0.0.1:{port}"))
+        stub = aggregator_pb2_grpc.AggregatorServiceStub(channel(f"127.0.0.1:{port}", PLAIN))
         stub.OpenRound(apb.OpenRoundRequest(round_id=1, base_version=1, participants=[
             apb.RoundParticipant(site_id="site-a", upload_token_sha256=_sha("token-a"))]))
         vec = np.empty(n + 1, dtype=np.float32)

@@ -16,6 +16,9 @@ from fedads.runtime.server import GrpcServer, channel
 from fedads.v1 import admin_pb2 as pb
 from fedads.v1 import admin_pb2_grpc, aggregator_pb2_grpc, common_pb2, coordinator_pb2_grpc
 from fedads.v1 import coordinator_pb2 as cpb
+from fedads.runtime.tls import Transport
+
+PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
 
 
 @pytest.fixture
@@ -24,13 +27,13 @@ def services(tmp_path):
     agg = GrpcServer(max_workers=8)
     agg.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server,
             AggregatorServicer(AggregatorCore(ModelRegistry(tmp_path / "registry"))), ["fedads.v1.AggregatorService"])
-    agg_port = agg.start("127.0.0.1:0")
+    agg_port = agg.start("127.0.0.1:0", PLAIN)
     args = build_parser().parse_args(["--listen", "127.0.0.1:0", "--db", str(tmp_path / "c.db"), "--registry",
                                       str(tmp_path / "registry"), "--aggregator", f"127.0.0.1:{agg_port}",
                                       "--init-model", str(tmp_path / "model.json"), "--audit-key",
-                                      str(tmp_path / "audit.key"), "--admin-token-file", str(tmp_path / "admin.token")])
+                                      str(tmp_path / "audit.key"), "--admin-token-file", str(tmp_path / "admin.token"), "--insecure"])
     coord = build_server(args)
-    ch = channel(f"127.0.0.1:{coord.port}")
+    ch = channel(f"127.0.0.1:{coord.port}", PLAIN)
     token = (tmp_path / "admin.token").read_text().strip()
     yield (coordinator_pb2_grpc.CoordinatorServiceStub(ch), admin_pb2_grpc.AdminServiceStub(admin_channel(ch, token)),
            coord)
@@ -130,7 +133,7 @@ def test_results_from_non_participants_and_wrong_stages_are_refused(services):
 
 def test_operator_api_requires_the_admin_token(services, tmp_path):
     sites, admin, coord = services
-    ch = channel(f"127.0.0.1:{coord.port}")
+    ch = channel(f"127.0.0.1:{coord.port}", PLAIN)
     for stub in (admin_pb2_grpc.AdminServiceStub(ch), admin_pb2_grpc.AdminServiceStub(admin_channel(ch, "guess"))):
         code, details = _code(lambda: stub.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(min_sites=2))))
         assert code == grpc.StatusCode.UNAUTHENTICATED and "admin token" in details

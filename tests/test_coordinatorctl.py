@@ -16,13 +16,22 @@ def test_help(command):
 
 def test_unreachable_coordinator_gives_one_line_and_exit_1():
     port = P.free_port()
-    res = P.ctl(f"127.0.0.1:{port}", "status", check=False)
+    res = P.ctl(f"127.0.0.1:{port}", "--insecure", "status", check=False)
     assert res.returncode == 1
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "unreachable" in lines[0] and str(port) in lines[0]
 
 
-@pytest.mark.parametrize("module", ["coordinator.main", "aggregator.main", "client_agent.main", "deploy.demo"])
+def test_no_transport_choice_is_refused_in_one_line(monkeypatch):
+    monkeypatch.delenv("FEDADS_INSECURE", raising=False)
+    monkeypatch.delenv("FEDADS_TLS_DIR", raising=False)
+    res = P.ctl("127.0.0.1:1", "status", check=False)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "--tls-dir" in lines[0] and "--insecure" in lines[0]
+
+
+@pytest.mark.parametrize("module", ["coordinator.main", "aggregator.main", "client_agent.main", "serving.main",
+                                    "deploy.demo", "fedads.runtime.pki_cli"])
 def test_every_program_has_help(module):
     import subprocess
     import sys

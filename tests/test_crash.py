@@ -58,3 +58,33 @@ def test_aggregator_killed_holding_masked_inputs(federation_factory):
     fed.start_aggregator()
     nxt = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "2").stdout)
     assert nxt["state"] == "COMPLETED" and len(registry.versions()) == len(before) + 1
+
+
+def test_site_killed_mid_upload(federation_factory):
+    from deploy import processes as P
+
+    fed = federation_factory(n_sites=3).start()
+    registry = ModelRegistry(fed.registry)
+    before = registry_snapshot(registry)
+    fed.kill_agent("site-03")
+    spec = next(s for s in fed.sites if s.site_id == "site-03")
+    marker = fed.workdir / "site-03.stalled"
+    fed.agents["site-03"] = P.start("tests.stalled_site", ["--config", str(spec.config_path), "--marker", str(marker)],
+                                    fed.workdir / "site-03-stalled.log", threads=1)
+    fed.wait_online(3)
+    info = fed.ctl_json("start-round", "--min-sites", "2", "--stage-deadline-s", "6")
+    _wait(marker.exists, timeout=120)  # header and two data chunks are on the aggregator's open stream
+    fed.agents["site-03"].send_signal(signal.SIGKILL)
+    fed.agents["site-03"].wait()
+    r = fed.wait_round(info["round_id"])
+    parts = {p["site_id"]: p for p in r["participants"]}
+    assert r["state"] == "COMPLETED", r["failure_reason"]
+    assert parts["site-03"]["state"] != "UPLOADED" and parts["site-03"]["upload_sha256"] == ""
+    assert {s for s, p in parts.items() if p["state"] in ("UPLOADED", "EVALUATED")} == {"site-01", "site-02"}
+    manifest = registry.manifest(r["result_version"])
+    assert sorted(manifest["sites"]) == ["site-01", "site-02"]  # the partial upload contributed nothing
+    assert len(registry.versions()) == len(before) + 1 and not list(fed.registry.glob(".staging-*"))
+    fed.start_agent("site-03")  # the real agent, same state folder: it resumes
+    fed.wait_online(3)
+    nxt = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3").stdout)
+    assert nxt["state"] == "COMPLETED" and nxt["base_version"] == r["result_version"]

@@ -49,10 +49,16 @@ def test_kubernetes_commands_flags_ports_and_probes_match_the_programs():
         args = _parse(program, c["command"][1:] + c.get("args", []), env)
         ports = {p["containerPort"] for p in c["ports"]}
         listen_port = int(args.listen.rsplit(":", 1)[1])
-        assert listen_port in ports and args.metrics_port in ports, name
+        health_port = int(args.health_listen.rsplit(":", 1)[1])
+        assert {listen_port, health_port, args.metrics_port} <= ports, name
         assert args.metrics_host == "0.0.0.0", f"{name}: metrics must be reachable from outside the pod"
         for probe in ("readinessProbe", "livenessProbe"):
-            assert c[probe]["grpc"]["port"] == listen_port, f"{name}: {probe} must hit the gRPC health service"
+            # the mTLS port would refuse the kubelet: probes use the plaintext health-only endpoint
+            assert c[probe]["grpc"]["port"] == health_port, f"{name}: {probe} must hit the health endpoint"
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        assert args.tls_dir in mounts and not args.insecure, f"{name}: services run mTLS in the cluster"
+        if program == "coordinator":
+            assert args.ca_dir in mounts and int(args.enroll_listen.rsplit(":", 1)[1]) in ports
         seen.add(program)
     assert seen == {"coordinator", "aggregator", "serving"}
 
@@ -90,9 +96,11 @@ def test_compose_services_use_real_flags_and_site_configs_load():
             mount = next(v for v in svc["volumes"] if v.endswith(":/etc/fedads/site.toml:ro"))
             site = SiteConfig.load(DEPLOY / mount.split(":")[0].removeprefix("./"))
             assert site.coordinator == "coordinator:7000" and site.dp_clip_norm > 0
+            assert not site.insecure and site.enroll_address == "coordinator:7001" and site.ca_file
         else:
             listen_port = args.listen.rsplit(":", 1)[1]
             assert any(p.endswith(f":{listen_port}") for p in svc.get("ports", [])), name
+            assert any(v.endswith(f":{args.tls_dir}:ro") for v in svc["volumes"]) and not args.insecure, name
     ModelConfig.from_dict(json.loads((DEPLOY / "config" / "model_config.json").read_text()))
 
 

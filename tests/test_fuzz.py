@@ -25,6 +25,9 @@ from fedads.v1 import (admin_pb2_grpc, aggregator_pb2, aggregator_pb2_grpc, coor
 from fedads.v1 import admin_pb2, coordinator_pb2, registry_pb2, serving_pb2
 from serving.main import build_parser as serving_parser
 from serving.main import build_server as serving_server
+from fedads.runtime.tls import Transport
+
+PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
 
 CLEAR = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAUTHENTICATED,
          grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS}
@@ -57,21 +60,21 @@ def stack(tmp_path_factory):
     agg = GrpcServer(max_workers=16)
     agg.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server,
             AggregatorServicer(AggregatorCore(ModelRegistry(tmp / "registry"))), ["fedads.v1.AggregatorService"])
-    agg_port = agg.start("127.0.0.1:0")
+    agg_port = agg.start("127.0.0.1:0", PLAIN)
     coord = build_server(build_parser().parse_args([
         "--listen", "127.0.0.1:0", "--db", str(tmp / "c.db"), "--registry", str(tmp / "registry"), "--aggregator",
         f"127.0.0.1:{agg_port}", "--init-model", str(tmp / "model.json"), "--audit-key", str(tmp / "audit.key"),
-        "--admin-token-file", str(tmp / "admin.token")]))
+        "--admin-token-file", str(tmp / "admin.token"), "--insecure"]))
     serve = serving_server(serving_parser().parse_args(["--listen", "127.0.0.1:0", "--registry",
-                                                        str(tmp / "registry"), "--poll-s", "3600"]))
+                                                        str(tmp / "registry"), "--poll-s", "3600", "--insecure"]))
     token = (tmp / "admin.token").read_text().strip()
-    ch = channel(f"127.0.0.1:{coord.port}")
+    ch = channel(f"127.0.0.1:{coord.port}", PLAIN)
     # A real enrolled site and a real open secure round, so fuzzed calls also get past authentication.
     admin = admin_pb2_grpc.AdminServiceStub(admin_channel(ch, token))
     enrol = admin.CreateEnrollment(admin_pb2.CreateEnrollmentRequest(site_id="site-f")).enrollment_token
     secret = coordinator_pb2_grpc.CoordinatorServiceStub(ch).Enroll(coordinator_pb2.EnrollRequest(
         site_id="site-f", enrollment_token=enrol, identity_public_key=bytes(32))).site_secret
-    aggregator_pb2_grpc.AggregatorServiceStub(channel(f"127.0.0.1:{agg_port}")).OpenRound(
+    aggregator_pb2_grpc.AggregatorServiceStub(channel(f"127.0.0.1:{agg_port}", PLAIN)).OpenRound(
         aggregator_pb2.OpenRoundRequest(round_id=77, base_version=1, secure_aggregation=True, stage_deadline_s=1,
                                         participants=[aggregator_pb2.RoundParticipant(
                                             site_id=s, upload_token_sha256=sha256_hex(b"tok-" + s.encode()))
@@ -80,8 +83,8 @@ def stack(tmp_path_factory):
         "coordinator": coordinator_pb2_grpc.CoordinatorServiceStub(ch),
         "admin": admin_pb2_grpc.AdminServiceStub(admin_channel(ch, token)),
         "registry": registry_pb2_grpc.ModelRegistryServiceStub(ch),
-        "aggregator": aggregator_pb2_grpc.AggregatorServiceStub(channel(f"127.0.0.1:{agg_port}")),
-        "serving": serving_pb2_grpc.ServingServiceStub(channel(f"127.0.0.1:{serve.port}")),
+        "aggregator": aggregator_pb2_grpc.AggregatorServiceStub(channel(f"127.0.0.1:{agg_port}", PLAIN)),
+        "serving": serving_pb2_grpc.ServingServiceStub(channel(f"127.0.0.1:{serve.port}", PLAIN)),
     }
     global SITE_METADATA
     SITE_METADATA = site_credentials("site-f", secret)
@@ -166,7 +169,7 @@ def test_upload_streams_survive_malformed_chunks(stack, chunks):
 
 def test_raw_garbage_bytes_do_not_take_a_server_down(stack):
     stubs, coord, tmp = stack
-    ch = channel(f"127.0.0.1:{coord.port}")
+    ch = channel(f"127.0.0.1:{coord.port}", PLAIN)
     raw = ch.unary_unary("/fedads.v1.CoordinatorService/ReportResult", request_serializer=lambda b: b,
                          response_deserializer=lambda b: b)
     rng = np.random.default_rng(0)

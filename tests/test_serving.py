@@ -15,6 +15,9 @@ from fedads.v1 import serving_pb2 as spb
 from fedads.v1 import serving_pb2_grpc
 from serving.behavior_store import InMemoryBehaviorStore, RedisBehaviorStore
 from serving.main import build_parser, build_server
+from fedads.runtime.tls import Transport
+
+PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
 
 N_ITEMS = 40
 
@@ -59,9 +62,9 @@ def serving(tmp_path, redis_url):
     registry.publish(model.shared_state(), model.shared_scopes(), parent_version=0, round_id=0,
                      model_config=config.to_dict())
     args = build_parser().parse_args(["--listen", "127.0.0.1:0", "--registry", str(registry.root), "--redis-url",
-                                      redis_url, "--max-seq-len", "10", "--poll-s", "3600"])
+                                      redis_url, "--max-seq-len", "10", "--poll-s", "3600", "--insecure"])
     server = build_server(args)
-    stub = serving_pb2_grpc.ServingServiceStub(channel(f"127.0.0.1:{server.port}"))
+    stub = serving_pb2_grpc.ServingServiceStub(channel(f"127.0.0.1:{server.port}", PLAIN))
     yield stub, server, registry, config
     server.stop_watch.set()
     server.stop(0)
@@ -191,10 +194,10 @@ def test_site_mode_serves_site_users_with_their_private_parameters(tmp_path, ser
         private.ffn_up.normal_()
     LocalStore(tmp_path / "site").save_private(private, np.array([101, 102]))
     args = build_parser().parse_args(["--listen", "127.0.0.1:0", "--registry", str(registry.root),
-                                      "--site-state", str(tmp_path / "site"), "--poll-s", "3600"])
+                                      "--site-state", str(tmp_path / "site"), "--poll-s", "3600", "--insecure"])
     site_server = build_server(args)
     try:
-        stub = serving_pb2_grpc.ServingServiceStub(channel(f"127.0.0.1:{site_server.port}"))
+        stub = serving_pb2_grpc.ServingServiceStub(channel(f"127.0.0.1:{site_server.port}", PLAIN))
         cands = [2, 4, 6]
         own = [p.p_ctr for p in stub.Predict(spb.PredictRequest(user_id="102", candidates=cands)).predictions]
         stranger = [p.p_ctr for p in stub.Predict(spb.PredictRequest(user_id="999", candidates=cands)).predictions]

@@ -11,6 +11,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from fedads.runtime.tls import Transport
+
 log = logging.getLogger(__name__)
 
 # Our own payloads stay below 2 MiB per message; the limit is raised a little above the
@@ -35,16 +37,27 @@ class GrpcServer:
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names: list[str] = []
-        self.port = 0
+        self.port = self.enrollment_port = self.health_port = 0
+        self._health_server = None
 
     def add(self, add_fn, servicer, service_full_names: Iterable[str]) -> None:
         add_fn(servicer, self.server)
         self._service_names.extend(service_full_names)
 
-    def start(self, address: str) -> int:
+    def start(self, address: str, transport: Transport, enrollment_address: str = "") -> int:
+        """Listen on `address` (mTLS, or plaintext for an insecure transport) and, for a TLS transport,
+        on `enrollment_address` with server-only TLS for sites that have no certificate yet."""
         names = self._service_names + [health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self.server)
-        self.port = self.server.add_insecure_port(address)
+        if transport.secure:
+            self.port = self.server.add_secure_port(address, transport.server_credentials())
+            if enrollment_address:
+                self.enrollment_port = self.server.add_secure_port(enrollment_address,
+                                                                   transport.enrollment_credentials())
+                if self.enrollment_port == 0:
+                    raise RuntimeError(f"could not bind the enrolment port to {enrollment_address}")
+        else:
+            self.port = self.server.add_insecure_port(address)
         if self.port == 0:
             raise RuntimeError(f"could not bind gRPC server to {address}")
         self.server.start()
@@ -52,9 +65,24 @@ class GrpcServer:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         return self.port
 
+    def start_health_endpoint(self, address: str) -> int:
+        """A plaintext server carrying only the health service, for orchestrator probes
+        (Kubernetes gRPC probes cannot present a client certificate). It reveals serving status only."""
+        if not address:
+            return 0
+        self._health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._health_server)
+        self.health_port = self._health_server.add_insecure_port(address)
+        if self.health_port == 0:
+            raise RuntimeError(f"could not bind the health endpoint to {address}")
+        self._health_server.start()
+        return self.health_port
+
     def stop(self, grace: float = 2.0) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        if self._health_server is not None:
+            self._health_server.stop(0)
 
     def wait_for_signal(self) -> None:
         """Block until SIGINT/SIGTERM, then shut down gracefully."""
@@ -80,8 +108,13 @@ def add_metrics_flags(parser) -> None:
                         help="address the metrics endpoint binds (0.0.0.0 inside a container)")
 
 
-def channel(address: str) -> grpc.Channel:
-    return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+def add_health_flags(parser) -> None:
+    parser.add_argument("--health-listen", default="",
+                        help="plaintext gRPC health-only endpoint (host:port) for orchestrator probes (default: off)")
+
+
+def channel(address: str, transport: Transport) -> grpc.Channel:
+    return transport.channel(address, CHANNEL_OPTIONS)
 
 
 def abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str):

@@ -154,12 +154,14 @@ class CreateEnrollmentRequest(_message.Message):
     def __init__(self, site_id: _Optional[str] = ...) -> None: ...
 
 class CreateEnrollmentResponse(_message.Message):
-    __slots__ = ("site_id", "enrollment_token")
+    __slots__ = ("site_id", "enrollment_token", "ca_certificate")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     ENROLLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CA_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     enrollment_token: str
-    def __init__(self, site_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ...) -> None: ...
+    ca_certificate: bytes
+    def __init__(self, site_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ..., ca_certificate: _Optional[bytes] = ...) -> None: ...
 
 class RevokeClientRequest(_message.Message):
     __slots__ = ("site_id",)

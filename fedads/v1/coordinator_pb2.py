@@ -24,33 +24,33 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66\x65\x64\x61\x64s/v1/coordinator.proto\x12\tfedads.v1\"W\n\rEnrollRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x18\n\x10\x65nrollment_token\x18\x02 \x01(\t\x12\x1b\n\x13identity_public_key\x18\x03 \x01(\x0c\"6\n\x0e\x45nrollResponse\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x13\n\x0bsite_secret\x18\x02 \x01(\t\"L\n\x0e\x43onnectRequest\x12\x15\n\ragent_version\x18\x01 \x01(\t\x12\x13\n\x0bnum_samples\x18\x02 \x01(\x03\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\"\xc0\x01\n\x0bTrainConfig\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\x05\x12\x15\n\rlearning_rate\x18\x02 \x01(\x01\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\x0f\n\x07prox_mu\x18\x04 \x01(\x01\x12\x11\n\tnegatives\x18\x05 \x01(\x05\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x11\n\tweighting\x18\x07 \x01(\t\x12\x15\n\rinterest_beta\x18\x08 \x01(\x01\x12\x1a\n\x12personalise_epochs\x18\t \x01(\x05\"<\n\x0cPeerIdentity\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x1b\n\x13identity_public_key\x18\x02 \x01(\x0c\"\xb7\x02\n\tRoundTask\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.fedads.v1.TaskKind\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\x12\x1a\n\x12\x61ggregator_address\x18\x04 \x01(\t\x12\x14\n\x0cupload_token\x18\x05 \x01(\t\x12%\n\x05train\x18\x06 \x01(\x0b\x32\x16.fedads.v1.TrainConfig\x12\x15\n\rdeadline_unix\x18\x07 \x01(\x01\x12\x15\n\rvector_length\x18\x08 \x01(\x03\x12\x1a\n\x12secure_aggregation\x18\t \x01(\x08\x12&\n\x05peers\x18\n \x03(\x0b\x32\x17.fedads.v1.PeerIdentity\x12\x13\n\x0bsecagg_clip\x18\x0b \x01(\x01\"\xb4\x01\n\x0b\x45valMetrics\x12\x11\n\tnum_users\x18\x01 \x01(\x03\x12\x10\n\x08hr_at_10\x18\x02 \x01(\x01\x12\x12\n\nndcg_at_10\x18\x03 \x01(\x01\x12\x0c\n\x04loss\x18\x04 \x01(\x01\x12\x1e\n\x16personalised_num_users\x18\x05 \x01(\x03\x12\x1d\n\x15personalised_hr_at_10\x18\x06 \x01(\x01\x12\x1f\n\x17personalised_ndcg_at_10\x18\x07 \x01(\x01\"\x8b\x03\n\nTaskResult\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.fedads.v1.TaskKind\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x13\n\x0bnum_samples\x18\x06 \x01(\x03\x12\x15\n\rtrain_seconds\x18\x07 \x01(\x01\x12\x12\n\nbytes_sent\x18\x08 \x01(\x03\x12\x15\n\rupload_sha256\x18\t \x01(\t\x12\'\n\x07metrics\x18\n \x01(\x0b\x32\x16.fedads.v1.EvalMetrics\x12\x12\n\ntrain_loss\x18\x0b \x01(\x01\x12\x15\n\repsilon_spent\x18\x0c \x01(\x01\x12\x16\n\x0e\x65psilon_budget\x18\r \x01(\x01\x12\x18\n\x10noise_multiplier\x18\x0e \x01(\x01\x12\x10\n\x08\x64p_delta\x18\x0f \x01(\x01\x12\x0f\n\x07refused\x18\x10 \x01(\x08\x12\x16\n\x0einterest_score\x18\x11 \x01(\x01\"!\n\rTaskResultAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08*R\n\x08TaskKind\x12\x19\n\x15TASK_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fTASK_KIND_TRAIN\x10\x01\x12\x16\n\x12TASK_KIND_EVALUATE\x10\x02\x32\xd2\x01\n\x12\x43oordinatorService\x12=\n\x06\x45nroll\x12\x18.fedads.v1.EnrollRequest\x1a\x19.fedads.v1.EnrollResponse\x12<\n\x07\x43onnect\x12\x19.fedads.v1.ConnectRequest\x1a\x14.fedads.v1.RoundTask0\x01\x12?\n\x0cReportResult\x12\x15.fedads.v1.TaskResult\x1a\x18.fedads.v1.TaskResultAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66\x65\x64\x61\x64s/v1/coordinator.proto\x12\tfedads.v1\"|\n\rEnrollRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x18\n\x10\x65nrollment_token\x18\x02 \x01(\t\x12\x1b\n\x13identity_public_key\x18\x03 \x01(\x0c\x12#\n\x1b\x63\x65rtificate_signing_request\x18\x04 \x01(\x0c\"c\n\x0e\x45nrollResponse\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x13\n\x0bsite_secret\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0c\x12\x16\n\x0e\x63\x61_certificate\x18\x04 \x01(\x0c\"L\n\x0e\x43onnectRequest\x12\x15\n\ragent_version\x18\x01 \x01(\t\x12\x13\n\x0bnum_samples\x18\x02 \x01(\x03\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\"\xc0\x01\n\x0bTrainConfig\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\x05\x12\x15\n\rlearning_rate\x18\x02 \x01(\x01\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\x0f\n\x07prox_mu\x18\x04 \x01(\x01\x12\x11\n\tnegatives\x18\x05 \x01(\x05\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x11\n\tweighting\x18\x07 \x01(\t\x12\x15\n\rinterest_beta\x18\x08 \x01(\x01\x12\x1a\n\x12personalise_epochs\x18\t \x01(\x05\"<\n\x0cPeerIdentity\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x1b\n\x13identity_public_key\x18\x02 \x01(\x0c\"\xb7\x02\n\tRoundTask\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.fedads.v1.TaskKind\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\x12\x1a\n\x12\x61ggregator_address\x18\x04 \x01(\t\x12\x14\n\x0cupload_token\x18\x05 \x01(\t\x12%\n\x05train\x18\x06 \x01(\x0b\x32\x16.fedads.v1.TrainConfig\x12\x15\n\rdeadline_unix\x18\x07 \x01(\x01\x12\x15\n\rvector_length\x18\x08 \x01(\x03\x12\x1a\n\x12secure_aggregation\x18\t \x01(\x08\x12&\n\x05peers\x18\n \x03(\x0b\x32\x17.fedads.v1.PeerIdentity\x12\x13\n\x0bsecagg_clip\x18\x0b \x01(\x01\"\xb4\x01\n\x0b\x45valMetrics\x12\x11\n\tnum_users\x18\x01 \x01(\x03\x12\x10\n\x08hr_at_10\x18\x02 \x01(\x01\x12\x12\n\nndcg_at_10\x18\x03 \x01(\x01\x12\x0c\n\x04loss\x18\x04 \x01(\x01\x12\x1e\n\x16personalised_num_users\x18\x05 \x01(\x03\x12\x1d\n\x15personalised_hr_at_10\x18\x06 \x01(\x01\x12\x1f\n\x17personalised_ndcg_at_10\x18\x07 \x01(\x01\"\x8b\x03\n\nTaskResult\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.fedads.v1.TaskKind\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x13\n\x0bnum_samples\x18\x06 \x01(\x03\x12\x15\n\rtrain_seconds\x18\x07 \x01(\x01\x12\x12\n\nbytes_sent\x18\x08 \x01(\x03\x12\x15\n\rupload_sha256\x18\t \x01(\t\x12\'\n\x07metrics\x18\n \x01(\x0b\x32\x16.fedads.v1.EvalMetrics\x12\x12\n\ntrain_loss\x18\x0b \x01(\x01\x12\x15\n\repsilon_spent\x18\x0c \x01(\x01\x12\x16\n\x0e\x65psilon_budget\x18\r \x01(\x01\x12\x18\n\x10noise_multiplier\x18\x0e \x01(\x01\x12\x10\n\x08\x64p_delta\x18\x0f \x01(\x01\x12\x0f\n\x07refused\x18\x10 \x01(\x08\x12\x16\n\x0einterest_score\x18\x11 \x01(\x01\"!\n\rTaskResultAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08*R\n\x08TaskKind\x12\x19\n\x15TASK_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fTASK_KIND_TRAIN\x10\x01\x12\x16\n\x12TASK_KIND_EVALUATE\x10\x02\x32\xd2\x01\n\x12\x43oordinatorService\x12=\n\x06\x45nroll\x12\x18.fedads.v1.EnrollRequest\x1a\x19.fedads.v1.EnrollResponse\x12<\n\x07\x43onnect\x12\x19.fedads.v1.ConnectRequest\x1a\x14.fedads.v1.RoundTask0\x01\x12?\n\x0cReportResult\x12\x15.fedads.v1.TaskResult\x1a\x18.fedads.v1.TaskResultAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fedads.v1.coordinator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASKKIND']._serialized_start=1452
-  _globals['_TASKKIND']._serialized_end=1534
+  _globals['_TASKKIND']._serialized_start=1534
+  _globals['_TASKKIND']._serialized_end=1616
   _globals['_ENROLLREQUEST']._serialized_start=42
-  _globals['_ENROLLREQUEST']._serialized_end=129
-  _globals['_ENROLLRESPONSE']._serialized_start=131
-  _globals['_ENROLLRESPONSE']._serialized_end=185
-  _globals['_CONNECTREQUEST']._serialized_start=187
-  _globals['_CONNECTREQUEST']._serialized_end=263
-  _globals['_TRAINCONFIG']._serialized_start=266
-  _globals['_TRAINCONFIG']._serialized_end=458
-  _globals['_PEERIDENTITY']._serialized_start=460
-  _globals['_PEERIDENTITY']._serialized_end=520
-  _globals['_ROUNDTASK']._serialized_start=523
-  _globals['_ROUNDTASK']._serialized_end=834
-  _globals['_EVALMETRICS']._serialized_start=837
-  _globals['_EVALMETRICS']._serialized_end=1017
-  _globals['_TASKRESULT']._serialized_start=1020
-  _globals['_TASKRESULT']._serialized_end=1415
-  _globals['_TASKRESULTACK']._serialized_start=1417
-  _globals['_TASKRESULTACK']._serialized_end=1450
-  _globals['_COORDINATORSERVICE']._serialized_start=1537
-  _globals['_COORDINATORSERVICE']._serialized_end=1747
+  _globals['_ENROLLREQUEST']._serialized_end=166
+  _globals['_ENROLLRESPONSE']._serialized_start=168
+  _globals['_ENROLLRESPONSE']._serialized_end=267
+  _globals['_CONNECTREQUEST']._serialized_start=269
+  _globals['_CONNECTREQUEST']._serialized_end=345
+  _globals['_TRAINCONFIG']._serialized_start=348
+  _globals['_TRAINCONFIG']._serialized_end=540
+  _globals['_PEERIDENTITY']._serialized_start=542
+  _globals['_PEERIDENTITY']._serialized_end=602
+  _globals['_ROUNDTASK']._serialized_start=605
+  _globals['_ROUNDTASK']._serialized_end=916
+  _globals['_EVALMETRICS']._serialized_start=919
+  _globals['_EVALMETRICS']._serialized_end=1099
+  _globals['_TASKRESULT']._serialized_start=1102
+  _globals['_TASKRESULT']._serialized_end=1497
+  _globals['_TASKRESULTACK']._serialized_start=1499
+  _globals['_TASKRESULTACK']._serialized_end=1532
+  _globals['_COORDINATORSERVICE']._serialized_start=1619
+  _globals['_COORDINATORSERVICE']._serialized_end=1829
 # @@protoc_insertion_point(module_scope)

@@ -17,22 +17,28 @@ TASK_KIND_TRAIN: TaskKind
 TASK_KIND_EVALUATE: TaskKind
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("site_id", "enrollment_token", "identity_public_key")
+    __slots__ = ("site_id", "enrollment_token", "identity_public_key", "certificate_signing_request")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     ENROLLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_SIGNING_REQUEST_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     enrollment_token: str
     identity_public_key: bytes
-    def __init__(self, site_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ...) -> None: ...
+    certificate_signing_request: bytes
+    def __init__(self, site_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ..., certificate_signing_request: _Optional[bytes] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("site_id", "site_secret")
+    __slots__ = ("site_id", "site_secret", "certificate", "ca_certificate")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     SITE_SECRET_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    CA_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     site_secret: str
-    def __init__(self, site_id: _Optional[str] = ..., site_secret: _Optional[str] = ...) -> None: ...
+    certificate: bytes
+    ca_certificate: bytes
+    def __init__(self, site_id: _Optional[str] = ..., site_secret: _Optional[str] = ..., certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
     __slots__ = ("agent_version", "num_samples", "device")
