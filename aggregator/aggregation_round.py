@@ -27,8 +27,9 @@ class UploadRejected(Exception):
 
 class AggregationRound:
     def __init__(self, round_id: int, base_version: int, participants: dict[str, str], registry: ModelRegistry,
-                 secure: bool = False, clip: float = 0.0, stage_deadline_s: float = 120.0):
+                 secure: bool = False, clip: float = 0.0, stage_deadline_s: float = 120.0, server_lr: float = 1.0):
         self.round_id = round_id
+        self.server_lr = server_lr
         self.base_version = base_version
         self.participants = dict(participants)  # site → sha256 of its upload token
         self.registry = registry
@@ -122,11 +123,11 @@ class AggregationRound:
             total = np.zeros(self.layout.length, dtype=np.float64)
             for site in included:
                 total += self.received[site]
-        tensors = self.layout.apply(self.base, total)
+        tensors = self.layout.apply(self.base, total, self.server_lr)
         scopes = {t["name"]: t["scope"] for t in self.manifest["tensors"]}
         manifest = self.registry.publish(
             tensors, scopes, parent_version=self.base_version, round_id=self.round_id,
             model_config=self.manifest["model_config"],
             extras={"sites": included, "weights": self.layout.weights_of(total),
-                    "secure_aggregation": self.stages is not None})
+                    "secure_aggregation": self.stages is not None, "server_learning_rate": self.server_lr})
         return {"manifest": manifest, "included": included}

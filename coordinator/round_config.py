@@ -30,6 +30,7 @@ class RoundSettings:
     stage_deadline_s: float = 120.0
     interest_beta: float = 1.0
     personalise_epochs: int = 0
+    server_learning_rate: float = 1.0
 
     @classmethod
     def from_proto(cls, msg) -> "RoundSettings":
@@ -42,7 +43,8 @@ class RoundSettings:
             eval_deadline_s=msg.eval_deadline_s or d.eval_deadline_s, weighting=msg.weighting or d.weighting,
             plain_aggregation=msg.plain_aggregation, secagg_clip=msg.secagg_clip or d.secagg_clip,
             interest_beta=msg.interest_beta or d.interest_beta, personalise_epochs=msg.personalise_epochs,
-            stage_deadline_s=msg.stage_deadline_s or d.stage_deadline_s)
+            stage_deadline_s=msg.stage_deadline_s or d.stage_deadline_s,
+            server_learning_rate=msg.server_learning_rate or d.server_learning_rate)
         s.validate()
         return s
 
@@ -62,6 +64,8 @@ class RoundSettings:
             (0 < self.interest_beta <= 10, "interest beta must lie in (0, 10]"),
             (0 <= self.personalise_epochs <= 100, "personalise epochs must lie in 0..100"),
             (self.secagg_clip > 0 and math.isfinite(self.secagg_clip), "secagg clip must be positive"),
+            (0 < self.server_learning_rate <= 10 and math.isfinite(self.server_learning_rate),
+             "server learning rate must lie in (0, 10]"),
             (self.weighting in WEIGHTINGS, f"weighting must be one of {', '.join(WEIGHTINGS)}"),
         ]
         for ok, message in checks:

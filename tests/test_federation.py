@@ -27,8 +27,9 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
     fed = federation_factory(n_sites=3, proxy=True).start()
     registry = ModelRegistry(fed.registry)
     sent_vectors, masked_uploads = [], []
-    for r in (1, 2):
-        info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--seed", str(r)).stdout)
+    for r, eta in ((1, 1.0), (2, 1.5)):  # round 2 takes a larger global step (server learning rate η)
+        info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--seed", str(r),
+                                  "--server-lr", str(eta)).stdout)
         assert info["state"] == "COMPLETED", info
         assert {p["state"] for p in info["participants"]} == {"EVALUATED"}
         assert 0.0 <= info["metrics"]["hr_at_10"] <= 1.0 and info["metrics"]["num_users"] > 0
@@ -56,13 +57,15 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
         assert weight_sums["global"] == sum(p["num_samples"] for p in info["participants"])
 
         assert manifest["extras"]["secure_aggregation"] is True
+        assert manifest["extras"]["server_learning_rate"] == eta
         quantisation = FixedPoint(2.0 ** 24, 3, 48).error_bound(3)
         changed = 0
         for name, (off, size, shape, scope) in offsets.items():
             expected = base[name].astype(np.float64)
             if weight_sums[scope] > 0:
-                expected = expected + (sums[off:off + size] / weight_sums[scope]).reshape(shape)
-            bound = quantisation / weight_sums[scope] if weight_sums[scope] > 0 else 0.0
+                step = 1.0 if name == "interest.mean" else eta  # a published mean is never extrapolated
+                expected = expected + step * (sums[off:off + size] / weight_sums[scope]).reshape(shape)
+            bound = eta * quantisation / weight_sums[scope] if weight_sums[scope] > 0 else 0.0
             np.testing.assert_allclose(published[name], expected, rtol=1e-5, atol=1e-6 + bound, err_msg=name)
             changed += not np.array_equal(published[name], base[name])
         assert changed > len(offsets) // 2, "training should move most shared tensors"

@@ -15,6 +15,9 @@ import numpy as np
 
 GLOBAL = "global"
 PRIVATE = "private"
+# Shared tensors that hold a statistic of the sites rather than trained weights: the interest
+# encoder's mean interest ū (admodels InterestEncoder.mean), set to the weighted mean of the sites' u_i.
+STATISTICS = frozenset({"interest.mean"})
 
 
 class LayoutError(ValueError):
@@ -87,7 +90,8 @@ class UpdateLayout:
               ) -> dict[str, np.ndarray]:
         """New parameters from the summed vectors: base + η·Σ w·Δ / Σ w per scope (η: server learning rate).
 
-        A scope whose summed weight is zero (a group no site routed to) keeps its parameters.
+        A scope whose summed weight is zero (a group no site routed to) keeps its parameters. Published
+        statistics (STATISTICS) always take η = 1: they are the sites' weighted mean, not a trained step.
         """
         if summed.shape != (self.length,):
             raise LayoutError(f"summed vector has shape {summed.shape}, expected ({self.length},)")
@@ -97,7 +101,8 @@ class UpdateLayout:
             old = np.asarray(base[slot.name])
             total = weights[slot.scope]
             if total > 0:
-                step = server_lr * summed[slot.offset:slot.offset + slot.size] / total
+                eta = 1.0 if slot.name in STATISTICS else server_lr
+                step = eta * summed[slot.offset:slot.offset + slot.size] / total
                 out[slot.name] = (old.astype(np.float64) + step.reshape(slot.shape)).astype(old.dtype)
             else:
                 out[slot.name] = old.copy()

@@ -15,20 +15,22 @@ class RoundParticipant(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., upload_token_sha256: _Optional[str] = ...) -> None: ...
 
 class OpenRoundRequest(_message.Message):
-    __slots__ = ("round_id", "base_version", "participants", "secure_aggregation", "secagg_clip", "stage_deadline_s")
+    __slots__ = ("round_id", "base_version", "participants", "secure_aggregation", "secagg_clip", "stage_deadline_s", "server_learning_rate")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     BASE_VERSION_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
     SECURE_AGGREGATION_FIELD_NUMBER: _ClassVar[int]
     SECAGG_CLIP_FIELD_NUMBER: _ClassVar[int]
     STAGE_DEADLINE_S_FIELD_NUMBER: _ClassVar[int]
+    SERVER_LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
     round_id: int
     base_version: int
     participants: _containers.RepeatedCompositeFieldContainer[RoundParticipant]
     secure_aggregation: bool
     secagg_clip: float
     stage_deadline_s: float
-    def __init__(self, round_id: _Optional[int] = ..., base_version: _Optional[int] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., secure_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., stage_deadline_s: _Optional[float] = ...) -> None: ...
+    server_learning_rate: float
+    def __init__(self, round_id: _Optional[int] = ..., base_version: _Optional[int] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., secure_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., stage_deadline_s: _Optional[float] = ..., server_learning_rate: _Optional[float] = ...) -> None: ...
 
 class OpenRoundResponse(_message.Message):
     __slots__ = ("vector_length",)
