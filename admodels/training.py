@@ -49,66 +49,102 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def _epoch_targets(data: SequenceData, settings: TrainSettings, rng: np.random.Generator) -> np.ndarray:
+def epoch_targets(data: SequenceData, max_targets_per_user: int = 0) -> np.ndarray:
+    """The training records of one epoch (indices of target interactions), in data order."""
     targets = data.train_targets()
-    if settings.max_targets_per_user > 0:
+    if max_targets_per_user > 0:
         # Keep each user's most recent targets, so heavy users do not dominate an epoch.
         users = data.user_of(targets)
         from_end = data.ends[users] - 1 - targets
-        targets = targets[from_end <= settings.max_targets_per_user]
-    return rng.permutation(targets)
+        targets = targets[from_end <= max_targets_per_user]
+    return targets
+
+
+def _epoch_targets(data: SequenceData, settings: TrainSettings, rng: np.random.Generator) -> np.ndarray:
+    return rng.permutation(epoch_targets(data, settings.max_targets_per_user))
+
+
+def candidate_batch(data: SequenceData, idx: np.ndarray, negatives: int, gen: torch.Generator,
+                    device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(histories, users, candidates with the target first, ratings) for training targets idx."""
+    seq = torch.from_numpy(data.histories(idx)).to(device)
+    users = torch.from_numpy(data.user_of(idx)).to(device)
+    pos = torch.from_numpy(data.items[idx]).to(device)
+    neg = torch.randint(1, data.n_items + 1, (len(idx), negatives), generator=gen).to(device)
+    rating = torch.from_numpy(data.ratings[idx]).to(device)
+    return seq, users, torch.cat([pos.unsqueeze(1), neg], dim=1), rating
+
+
+def example_losses(out: dict, rating: torch.Tensor, settings: TrainSettings) -> torch.Tensor:
+    """λ1·L_CTR + λ2·L_CTCVR + λ3·L_value per example (B,); the batch loss is their mean plus balance."""
+    click = torch.zeros_like(out["ctr_logit"])
+    click[:, 0] = 1.0
+    conv = torch.zeros_like(click)
+    conv[:, 0] = (rating >= CONVERSION_RATING).float()
+    ctr = F.binary_cross_entropy_with_logits(out["ctr_logit"], click, reduction="none").mean(1)
+    # ESMM: supervise pCTCVR = pCTR·pCVR over the entire candidate space.
+    p_ctcvr = (torch.sigmoid(out["ctr_logit"]) * torch.sigmoid(out["cvr_logit"])).clamp(1e-7, 1 - 1e-7)
+    ctcvr = F.binary_cross_entropy(p_ctcvr, conv, reduction="none").mean(1)
+    value = (out["value"][:, 0] - rating / 5.0) ** 2
+    return settings.ctr_weight * ctr + settings.ctcvr_weight * ctcvr + settings.value_weight * value
+
+
+class LocalStep:
+    """How one batch updates the parameters; the default is plain Adam on the mean loss.
+    DP-SGD (privacy.dp.dpsgd) replaces it with Poisson sampling and per-example clipping and noise."""
+
+    def __init__(self, model: FedAdsModel, private: PrivateUserState | None, settings: TrainSettings):
+        params = [{"params": list(model.parameters())}]
+        if private is not None:
+            params.append({"params": list(private.parameters())})
+        self.opt = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+        self.anchor = [p.detach().clone() for p in model.parameters()] if settings.prox_mu > 0 else None
+        self.model, self.private, self.settings = model, private, settings
+
+    def batches(self, targets: np.ndarray, rng: np.random.Generator):
+        for start in range(0, len(targets), self.settings.batch_size):
+            yield targets[start:start + self.settings.batch_size]
+
+    def num_batches(self, n_targets: int) -> int:
+        return -(-n_targets // self.settings.batch_size)
+
+    def step(self, seq, users, cands, rating) -> tuple[float, torch.Tensor]:
+        """Returns the batch's summed loss and its gate (B, G)."""
+        out = self.model(seq, cands, users, self.private)
+        loss = example_losses(out, rating, self.settings).mean() + self.settings.balance_weight * balance_loss(out["gate"])
+        if self.anchor is not None:
+            prox = sum(((p - a) ** 2).sum() for p, a in zip(self.model.parameters(), self.anchor))
+            loss = loss + 0.5 * self.settings.prox_mu * prox
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.item() * len(seq), out["gate"].detach()
 
 
 def train_local(model: FedAdsModel, private: PrivateUserState | None, data: SequenceData,
-                settings: TrainSettings, device: torch.device | None = None, progress: str | None = None) -> TrainStats:
+                settings: TrainSettings, device: torch.device | None = None, progress: str | None = None,
+                step_factory=LocalStep) -> TrainStats:
     device = device or torch.device("cpu")
     model.to(device).train()
-    params = [{"params": list(model.parameters())}]
     if private is not None:
         private.to(device)
-        params.append({"params": list(private.parameters())})
-    opt = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    anchor = [p.detach().clone() for p in model.parameters()] if settings.prox_mu > 0 else None
+    stepper = step_factory(model, private, settings)
     rng = np.random.default_rng(settings.seed)
     gen = torch.Generator().manual_seed(settings.seed)
     group_mass = torch.zeros(model.config.groups, dtype=torch.float64)
     total_loss, total_n, started = 0.0, 0, time.perf_counter()
     for epoch in range(settings.epochs):
         targets = _epoch_targets(data, settings, rng)
-        batches = range(0, len(targets), settings.batch_size)
-        bar = tqdm(batches, desc=f"{progress} epoch {epoch + 1}/{settings.epochs}", disable=progress is None,
-                   leave=False, unit="batch")
+        bar = tqdm(stepper.batches(targets, rng), total=stepper.num_batches(len(targets)),
+                   desc=f"{progress} epoch {epoch + 1}/{settings.epochs}", disable=progress is None, leave=False,
+                   unit="batch")
         last_epoch = epoch == settings.epochs - 1
-        for start in bar:
-            idx = targets[start:start + settings.batch_size]
-            seq = torch.from_numpy(data.histories(idx)).to(device)
-            users = torch.from_numpy(data.user_of(idx)).to(device)
-            pos = torch.from_numpy(data.items[idx]).to(device)
-            neg = torch.randint(1, data.n_items + 1, (len(idx), settings.negatives), generator=gen).to(device)
-            cands = torch.cat([pos.unsqueeze(1), neg], dim=1)
-            out = model(seq, cands, users, private)
-            click = torch.zeros_like(out["ctr_logit"])
-            click[:, 0] = 1.0
-            rating = torch.from_numpy(data.ratings[idx]).to(device)
-            conv = torch.zeros_like(click)
-            conv[:, 0] = (rating >= CONVERSION_RATING).float()
-            ctr_loss = F.binary_cross_entropy_with_logits(out["ctr_logit"], click)
-            # ESMM: supervise pCTCVR = pCTR·pCVR over the entire candidate space.
-            p_ctcvr = (torch.sigmoid(out["ctr_logit"]) * torch.sigmoid(out["cvr_logit"])).clamp(1e-7, 1 - 1e-7)
-            ctcvr_loss = F.binary_cross_entropy(p_ctcvr, conv)
-            value_loss = F.mse_loss(out["value"][:, 0], rating / 5.0)
-            loss = (settings.ctr_weight * ctr_loss + settings.ctcvr_weight * ctcvr_loss
-                    + settings.value_weight * value_loss + settings.balance_weight * balance_loss(out["gate"]))
-            if anchor is not None:
-                prox = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
-                loss = loss + 0.5 * settings.prox_mu * prox
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total_loss += loss.item() * len(idx)
+        for idx in bar:
+            loss_sum, gate = stepper.step(*candidate_batch(data, idx, settings.negatives, gen, device))
+            total_loss += loss_sum
             total_n += len(idx)
             if last_epoch:
-                group_mass += out["gate"].detach().double().sum(0).cpu()
+                group_mass += gate.double().sum(0).cpu()
     seconds = time.perf_counter() - started
     return TrainStats(total_n, total_loss / max(total_n, 1), seconds, group_mass.numpy())
 

@@ -36,6 +36,9 @@ class SiteConfig:
     dp_delta: float = 1e-5
     dp_noise_multiplier: float = 0.0
     dp_planned_rounds: int = 10
+    # "site": noise on the round's whole update (protects the site's contribution); "record": DP-SGD
+    # while training (opacus; protects each interaction), see docs/privacy.md.
+    dp_unit: str = "site"
     # SF-UBM-style perturbation of the shared item embeddings: per-row Gaussian noise of this size
     # relative to the row's norm (0: off); the resulting cosine similarity is logged and recorded.
     embedding_noise: float = 0.0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -11,9 +12,10 @@ from safetensors.numpy import load as st_load
 from admodels.data.sequences import SequenceData
 from admodels.data.site_files import read_site_file
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
-from admodels.training import TrainSettings, evaluate, pick_device, train_local
+from admodels.training import LocalStep, TrainSettings, epoch_targets, evaluate, pick_device, train_local
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import SitePrivacy
+from privacy.dp.dpsgd import DPSGDStep
 from privacy.dp.embedding import perturb_rows
 from fedads.runtime.layout import GLOBAL, UpdateLayout
 
@@ -100,20 +102,26 @@ class SiteTrainer:
         return model.interest_embedding(seq).cpu().numpy().astype(np.float32)
 
     def train(self, manifest: dict, weights: bytes, train_cfg, progress: str | None = None) -> TrainOutcome:
-        epsilon_after = self.privacy.check() if self.privacy.enabled else 0.0  # refuse before any work
         model = self.build_model(manifest, weights)
         data = self.data_for(model.config)
+        settings = TrainSettings(epochs=train_cfg.epochs, lr=train_cfg.learning_rate, batch_size=train_cfg.batch_size,
+                                 negatives=train_cfg.negatives, prox_mu=train_cfg.prox_mu,
+                                 seed=train_cfg.seed + self.private_seed,
+                                 max_targets_per_user=self.max_targets_per_user)
+        step_factory = LocalStep
+        if self.privacy.record_level:
+            self.privacy.configure_records(len(epoch_targets(data, settings.max_targets_per_user)),
+                                           settings.batch_size, settings.epochs)
+            step_factory = partial(DPSGDStep, noise_multiplier=self.privacy.noise_multiplier,
+                                   clip_norm=self.privacy.clip_norm, sample_rate=self.privacy.sampling_rate)
+        epsilon_after = self.privacy.check() if self.privacy.enabled else 0.0  # refuse before training
         # u_i from the received model, so that it is comparable with the ū published with that model.
         u = self.site_interest(model, data)
         score = interest_score(u, model.interest.mean.detach().cpu().numpy(), train_cfg.interest_beta or 1.0)
         factor = aggregation_factor(train_cfg.weighting or "samples", self.privacy, score)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
         base = model.shared_state()
-        settings = TrainSettings(epochs=train_cfg.epochs, lr=train_cfg.learning_rate, batch_size=train_cfg.batch_size,
-                                 negatives=train_cfg.negatives, prox_mu=train_cfg.prox_mu,
-                                 seed=train_cfg.seed + self.private_seed,
-                                 max_targets_per_user=self.max_targets_per_user)
-        stats = train_local(model, private, data, settings, self.device, progress=progress)
+        stats = train_local(model, private, data, settings, self.device, progress=progress, step_factory=step_factory)
         self.store.save_private(private, data.user_keys)
         trained = model.shared_state()
         trained["interest.mean"] = u  # the aggregate of these deltas publishes the (weighted) mean ū

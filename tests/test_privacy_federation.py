@@ -62,3 +62,19 @@ def test_site_at_budget_refuses_and_round_proceeds_with_quorum(federation_factor
     assert 'fedads_rounds_total{state="FAILED"} 1.0' in scraped
     assert f'fedads_site_epsilon_spent{{site="site-01"}} {spent["site-01"]}' in scraped
     assert 'fedads_site_dropouts_total{reason="refused"} 2.0' in scraped
+
+
+def test_record_level_dp_sgd_sites_spend_their_calibrated_budget(federation_factory):
+    record = 'dp_unit = "record"\ndp_clip_norm = 1.0\ndp_delta = 1e-5\ndp_epsilon_budget = 6.0\ndp_planned_rounds = 2\n'
+    fed = federation_factory(n_sites=3, site_config={"*": record}).start()
+    info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--batch-size", "32").stdout)
+    assert info["state"] == "COMPLETED"
+    for p in info["participants"]:
+        site = next(s for s in fed.sites if s.site_id == p["site_id"])
+        ledger = json.loads((site.folder / "state" / "privacy.json").read_text())
+        [(sigma, q, steps)] = ledger["history"]
+        assert 0 < q < 1 and steps == round(1 / q) and sigma == pytest.approx(p["noise_multiplier"])
+        assert p["epsilon_spent"] == pytest.approx(epsilon_for([(sigma, q, steps)], 1e-5), rel=1e-6)
+        # two planned rounds spend the budget: one round spends part of it, two exactly all of it
+        assert 0 < p["epsilon_spent"] < 6.0
+        assert epsilon_for([(sigma, q, steps)] * 2, 1e-5) == pytest.approx(6.0, rel=1e-3)

@@ -55,8 +55,24 @@ class InterestEncoder(nn.Module):
 
     def forward(self, item_embeddings: torch.Tensor) -> torch.Tensor:
         # Sequences are left-padded, so the final state is taken after the user's newest item.
+        if torch._C._functorch.is_functorch_wrapped_tensor(item_embeddings):
+            return self._unrolled(item_embeddings)
         _, h = self.gru(item_embeddings)
         return h[-1]
+
+    def _unrolled(self, x: torch.Tensor) -> torch.Tensor:
+        """The same GRU (same parameters, PyTorch's gate equations) step by step: torch.func.vmap has no
+        batching rule for the fused kernel, and per-example gradients (DP-SGD) run under vmap."""
+        g = self.gru
+        gi_all = x @ g.weight_ih_l0.T + g.bias_ih_l0  # (B, L, 3D)
+        h = x.new_zeros(x.shape[0], g.hidden_size)
+        for t in range(x.shape[1]):
+            r_i, z_i, n_i = gi_all[:, t].chunk(3, dim=-1)
+            r_h, z_h, n_h = (h @ g.weight_hh_l0.T + g.bias_hh_l0).chunk(3, dim=-1)
+            r, z = torch.sigmoid(r_i + r_h), torch.sigmoid(z_i + z_h)
+            n = torch.tanh(n_i + r * n_h)
+            h = (1 - z) * n + z * h
+        return h
 
 
 class GatingNetwork(nn.Module):

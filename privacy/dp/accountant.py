@@ -17,27 +17,33 @@ from dp_accounting.rdp import RdpAccountant
 ORDERS = list(range(2, 64)) + [80, 96, 128, 192, 256, 512, 1024]
 
 
-def round_event(noise_multiplier: float, sampling_rate: float) -> dpa.DpEvent:
+def round_event(noise_multiplier: float, sampling_rate: float, steps: int = 1) -> dpa.DpEvent:
+    """One round's release: `steps` Gaussian mechanisms, each on a Poisson sample at `sampling_rate`
+    (site-level DP: one step, sampled by site selection; record-level DP-SGD: one per local step)."""
     gaussian = dpa.GaussianDpEvent(noise_multiplier)
-    return gaussian if sampling_rate >= 1.0 else dpa.PoissonSampledDpEvent(sampling_rate, gaussian)
+    event = gaussian if sampling_rate >= 1.0 else dpa.PoissonSampledDpEvent(sampling_rate, gaussian)
+    return event if steps == 1 else dpa.SelfComposedDpEvent(event, steps)
 
 
-def epsilon_for(history: list[tuple[float, float]], delta: float) -> float:
-    """ε(δ) after rounds given as (noise_multiplier, sampling_rate)."""
+def epsilon_for(history: list[tuple], delta: float) -> float:
+    """ε(δ) after rounds given as (noise_multiplier, sampling_rate[, steps])."""
     acc = RdpAccountant(orders=ORDERS)
-    for sigma, q in history:
-        acc.compose(round_event(sigma, q))
+    for entry in history:
+        acc.compose(round_event(*entry))
     return float(acc.get_epsilon(delta))
 
 
-def calibrate_noise(target_epsilon: float, delta: float, rounds: int, sampling_rate: float,
+def calibrate_noise(target_epsilon: float, delta: float, rounds: int, sampling_rate: float, steps: int = 1,
                     lo: float = 0.05, hi: float = 200.0) -> float:
     """The smallest noise multiplier whose `rounds` rounds stay within target_epsilon (bisection)."""
-    if epsilon_for([(hi, sampling_rate)] * rounds, delta) > target_epsilon:
+    def eps(sigma):
+        return epsilon_for([(sigma, sampling_rate, steps * rounds)], delta)
+
+    if eps(hi) > target_epsilon:
         raise ValueError(f"ε={target_epsilon} over {rounds} rounds is out of reach even with σ={hi}")
     for _ in range(40):
         mid = (lo + hi) / 2
-        if epsilon_for([(mid, sampling_rate)] * rounds, delta) > target_epsilon:
+        if eps(mid) > target_epsilon:
             lo = mid
         else:
             hi = mid
@@ -49,16 +55,16 @@ class SiteBudget:
     """A site's privacy ledger, kept on site (privacy.json in its state folder)."""
     epsilon_budget: float
     delta: float
-    history: list[tuple[float, float]] = field(default_factory=list)
+    history: list[tuple] = field(default_factory=list)  # (σ, q) or (σ, q, steps) per round
 
     def spent(self) -> float:
         return epsilon_for(self.history, self.delta) if self.history else 0.0
 
-    def spent_if(self, noise_multiplier: float, sampling_rate: float) -> float:
-        return epsilon_for(self.history + [(noise_multiplier, sampling_rate)], self.delta)
+    def spent_if(self, noise_multiplier: float, sampling_rate: float, steps: int = 1) -> float:
+        return epsilon_for(self.history + [(noise_multiplier, sampling_rate, steps)], self.delta)
 
-    def record(self, noise_multiplier: float, sampling_rate: float) -> float:
-        self.history.append((noise_multiplier, sampling_rate))
+    def record(self, noise_multiplier: float, sampling_rate: float, steps: int = 1) -> float:
+        self.history.append((noise_multiplier, sampling_rate, steps))
         return self.spent()
 
     def save(self, path: Path) -> None:

@@ -1,0 +1,96 @@
+"""Record-level DP-SGD inside a site: the protected unit is one training record (a user's interaction).
+
+Each step samples records by Poisson sampling at rate q, computes every record's gradient of the
+shared parameters (torch.func vmap, since the model's layers are not all opacus-hookable), and lets
+opacus's DPOptimizer clip each to norm C, add N(0, σ²C²) to the sum and scale by the expected batch
+size before Adam. Private parameters never leave the site, so they train without noise on the same
+records. The release of a round is then a composition of `steps` Poisson-sampled Gaussian events,
+accounted by privacy.dp.accountant.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from opacus.optimizers import DPOptimizer
+from torch import nn
+from torch.func import functional_call, grad, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from admodels.training import TrainSettings, example_losses
+
+
+class _WithPrivate(nn.Module):
+    """Model and private state under one module, so one functional_call swaps both parameter sets."""
+
+    def __init__(self, model: nn.Module, private: nn.Module | None):
+        super().__init__()
+        self.model, self.private = model, private
+
+    def forward(self, seq, cands, users):
+        return self.model(seq, cands, users, self.private)
+
+
+def steps_per_epoch(sample_rate: float) -> int:
+    return max(1, round(1.0 / sample_rate))
+
+
+class DPSGDStep:
+    """A LocalStep (admodels.training) that trains the shared parameters with DP-SGD."""
+
+    def __init__(self, model, private, settings: TrainSettings, noise_multiplier: float, clip_norm: float,
+                 sample_rate: float, generator: torch.Generator | None = None):
+        if settings.prox_mu > 0:
+            raise ValueError("DP-SGD does not combine with FedProx here: the proximal term is not per-record")
+        self.settings, self.sample_rate = settings, sample_rate
+        self.expected_batch = 0
+        self.wrapped = _WithPrivate(model, private)
+        self.shared = {f"model.{n}": p for n, p in model.named_parameters() if p.requires_grad}
+        self.private = {f"private.{n}": p for n, p in private.named_parameters()} if private is not None else {}
+        self.dp_opt = DPOptimizer(torch.optim.Adam(list(self.shared.values()), lr=settings.lr),
+                                  noise_multiplier=noise_multiplier, max_grad_norm=clip_norm,
+                                  expected_batch_size=1, loss_reduction="mean", generator=generator)
+        self.private_opt = torch.optim.Adam(list(self.private.values()), lr=settings.lr) if self.private else None
+
+        def one_loss(shared, private, seq, cands, users, rating):
+            out = functional_call(self.wrapped, {**shared, **private}, (seq[None], cands[None], users[None]))
+            loss = example_losses(out, rating[None], settings)[0]
+            return loss, (loss.detach(), out["gate"][0])
+
+        self._per_example = vmap(grad(one_loss, argnums=(0, 1), has_aux=True), in_dims=(None, None, 0, 0, 0, 0),
+                                 randomness="different")
+
+    def batches(self, targets: np.ndarray, rng: np.random.Generator):
+        """Poisson sampling: every record joins each step's batch independently with probability q."""
+        self.expected_batch = max(1, round(self.sample_rate * len(targets)))
+        self.dp_opt.expected_batch_size = self.expected_batch
+        for _ in range(steps_per_epoch(self.sample_rate)):
+            yield targets[rng.random(len(targets)) < self.sample_rate]
+
+    def num_batches(self, n_targets: int) -> int:
+        return steps_per_epoch(self.sample_rate)
+
+    def step(self, seq, users, cands, rating) -> tuple[float, torch.Tensor]:
+        shared = {k: p.detach() for k, p in self.shared.items()}
+        private = {k: p.detach() for k, p in self.private.items()}
+        if len(seq) == 0:
+            # An empty Poisson batch still releases noise: a zero gradient plus N(0, σ²C²).
+            for p in self.shared.values():
+                p.grad_sample = torch.zeros((1, *p.shape), device=p.device)
+            gate, loss_sum = torch.zeros(0, 1), 0.0
+        else:
+            # The fused attention kernels have no vmap batching rule (torch falls back to a per-record
+            # loop); the math kernel batches.
+            with sdpa_kernel(SDPBackend.MATH):
+                (g_shared, g_private), (losses, gate) = self._per_example(shared, private, seq, cands, users, rating)
+            loss_sum = float(losses.sum())
+            for k, p in self.shared.items():
+                p.grad_sample = g_shared[k]
+            if self.private_opt is not None:
+                for k, p in self.private.items():
+                    p.grad = g_private[k].sum(0) / self.expected_batch
+        self.dp_opt.step()
+        self.dp_opt.zero_grad(set_to_none=True)
+        if self.private_opt is not None and len(seq):
+            self.private_opt.step()
+            self.private_opt.zero_grad(set_to_none=True)
+        return loss_sum, gate
