@@ -12,7 +12,8 @@ from safetensors.numpy import load as st_load
 from admodels.data.sequences import SequenceData
 from admodels.data.site_files import read_site_file
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
-from admodels.training import LocalStep, TrainSettings, epoch_targets, evaluate, pick_device, train_local
+from admodels.training import (LocalStep, TrainSettings, epoch_targets, evaluate, evaluate_full_ranking, pick_device,
+                               train_local)
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import SitePrivacy
 from privacy.dp.dpsgd import DPSGDStep
@@ -145,13 +146,17 @@ class SiteTrainer:
         vector = layout.pack(deltas, weights_by_scope)
         return TrainOutcome(vector, per_epoch, stats.seconds, stats.loss, weights_by_scope, privacy, score)
 
-    def evaluate(self, manifest: dict, weights: bytes, tune_cfg=None) -> dict:
+    def evaluate(self, manifest: dict, weights: bytes, tune_cfg=None, full_ranking: bool = False) -> dict:
         """Metrics of the new global model with this site's private parameters; with tune_cfg.epochs,
-        also after personalisation (fine-tuning a copy on site data, kept on site for serving)."""
+        also after personalisation (fine-tuning a copy on site data, kept on site for serving);
+        with full_ranking, also HR/NDCG@10 against the whole catalogue."""
         model = self.build_model(manifest, weights)
         data = self.data_for(model.config)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
         out = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed, device=self.device)
+        if full_ranking:
+            full = evaluate_full_ranking(model, private, data, device=self.device)
+            out.update(full_hr_at_10=full["full_hr_at_10"], full_ndcg_at_10=full["full_ndcg_at_10"])
         if tune_cfg is not None and tune_cfg.epochs > 0:
             settings = TrainSettings(epochs=tune_cfg.epochs, lr=tune_cfg.learning_rate or 1e-3,
                                      batch_size=tune_cfg.batch_size or 256, negatives=tune_cfg.negatives or 4,

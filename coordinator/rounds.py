@@ -289,6 +289,9 @@ def weighted_metrics(per_site: list[dict]) -> dict:
     out = {"num_users": users, "sites": len(per_site)}
     for key in ("hr_at_10", "ndcg_at_10", "loss"):
         out[key] = sum(m[key] * m["num_users"] for m in per_site) / users
+    for key in ("full_hr_at_10", "full_ndcg_at_10"):
+        if all(key in m for m in per_site):
+            out[key] = sum(m[key] * m["num_users"] for m in per_site) / users
     tuned = [m for m in per_site if m.get("personalised_num_users")]
     if tuned:
         n = sum(m["personalised_num_users"] for m in tuned)

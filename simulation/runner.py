@@ -43,6 +43,7 @@ class SimConfig:
     personalise_epochs: int = 0
     secure: bool = False
     server_lr: float = 1.0
+    full_ranking: bool = False                          # also rank against the whole catalogue (last round)
     seed: int = 0
     model: dict = field(default_factory=dict)           # ModelConfig overrides (e.g. use_din=False)
     dp: list[dict] | dict | None = None                 # SitePrivacy kwargs, one dict for all or one per site
@@ -99,7 +100,8 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         _, new_weights = registry.read_bytes(new["version"])
         tune = cpb.TrainConfig(epochs=cfg.personalise_epochs, learning_rate=cfg.lr, batch_size=cfg.batch_size,
                                negatives=cfg.negatives, seed=cfg.seed + r)
-        metrics = weighted_metrics([t.evaluate(new, new_weights, tune if cfg.personalise_epochs else None)
+        full = cfg.full_ranking and r == cfg.rounds
+        metrics = weighted_metrics([t.evaluate(new, new_weights, tune if cfg.personalise_epochs else None, full)
                                     for t in trainers])
         eps = [p["epsilon_spent"] for p in privacy.values() if p]
         record = {"round": r, "version": new["version"], **metrics, "sites_trained": len(vectors),

@@ -76,3 +76,28 @@ def test_site_file_round_trip(tmp_path):
     (tmp_path / "bad.csv").write_text("user,item\n1,2\n")
     with pytest.raises(ValueError, match="expected header"):
         read_site_file(tmp_path / "bad.csv")
+
+
+def test_full_ranking_ranks_the_target_among_every_unseen_item():
+    from admodels.models.fedads_model import ModelConfig, build_model
+    from admodels.training import evaluate_full_ranking, score_candidates
+
+    d = load_movielens("ml-100k")
+    d = d.subset_users(np.unique(d.user)[:12])
+    catalogue, idx = np.unique(d.item, return_inverse=True)
+    data = SequenceData.from_arrays(d.user, idx + 1, d.timestamp, d.rating, len(catalogue), 10)
+    model = build_model(ModelConfig(n_items=len(catalogue), max_seq_len=10, dim=16, ffn_hidden=16), seed=3)
+    got = evaluate_full_ranking(model, None, data, users_per_batch=5)
+    ranks = []
+    for u in np.flatnonzero(data.ends - data.starts >= 2):  # brute force, one user at a time
+        target = data.items[data.ends[u] - 1]
+        seen = set(data.items[data.starts[u]:data.ends[u] - 1].tolist()) - {target}
+        others = [i for i in range(1, data.n_items + 1) if i not in seen and i != target]
+        cands = np.array([[target, *others]], dtype=np.int64)
+        scores = score_candidates(model, None, data.histories(np.array([data.ends[u] - 1])), np.array([u]), cands)
+        ranks.append(int(positive_rank(scores)[0]))
+    ranks = np.array(ranks)
+    assert got["num_users"] == len(ranks)
+    assert got["full_hr_at_10"] == pytest.approx(float(np.mean(ranks < 10)))
+    assert got["full_ndcg_at_10"] == pytest.approx(float(np.mean(np.where(ranks < 10, 1 / np.log2(ranks + 2), 0))))
+    assert ranks.max() >= 10  # the catalogue is large enough for misses to exist
