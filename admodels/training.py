@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from admodels.data.sequences import CONVERSION_RATING, SequenceData
 from admodels.layers.multifaceted_ffn import balance_loss
-from admodels.metrics import hit_rate_at_k, ndcg_at_k
+from admodels.metrics import auc, hit_rate_at_k, ndcg_at_k
 from admodels.models.fedads_model import FedAdsModel, PrivateUserState
 
 
@@ -150,16 +150,26 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
 
 
 @torch.inference_mode()
-def score_candidates(model: FedAdsModel, private: PrivateUserState | None, seq: np.ndarray, users: np.ndarray,
-                     cands: np.ndarray, device: torch.device | None = None, batch: int = 256) -> np.ndarray:
+def score_heads(model: FedAdsModel, private: PrivateUserState | None, seq: np.ndarray, users: np.ndarray,
+                cands: np.ndarray, device: torch.device | None = None, batch: int = 256) -> tuple[np.ndarray, ...]:
+    """CTR and CVR logits (B, C) of every candidate."""
     device = device or torch.device("cpu")
     model.to(device).eval()
-    out = []
+    ctr, cvr = [], []
     for s in range(0, len(seq), batch):
         res = model(torch.from_numpy(seq[s:s + batch]).to(device), torch.from_numpy(cands[s:s + batch]).to(device),
                     torch.from_numpy(users[s:s + batch]).to(device), private)
-        out.append(res["ctr_logit"].float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, cands.shape[1]), dtype=np.float32)
+        ctr.append(res["ctr_logit"].float().cpu().numpy())
+        cvr.append(res["cvr_logit"].float().cpu().numpy())
+    if not ctr:
+        empty = np.zeros((0, cands.shape[1]), dtype=np.float32)
+        return empty, empty
+    return np.concatenate(ctr), np.concatenate(cvr)
+
+
+def score_candidates(model: FedAdsModel, private: PrivateUserState | None, seq: np.ndarray, users: np.ndarray,
+                     cands: np.ndarray, device: torch.device | None = None, batch: int = 256) -> np.ndarray:
+    return score_heads(model, private, seq, users, cands, device, batch)[0]
 
 
 def evaluate_full_ranking(model: FedAdsModel, private: PrivateUserState | None, data: SequenceData, k: int = 10,
@@ -190,12 +200,24 @@ def evaluate_full_ranking(model: FedAdsModel, private: PrivateUserState | None, 
 
 
 def evaluate(model: FedAdsModel, private: PrivateUserState | None, data: SequenceData, negatives: int = 99,
-             seed: int = 0, k: int = 10, device: torch.device | None = None) -> dict:
-    """Leave-one-out with sampled negatives: HR@k and NDCG@k over the data's users."""
+             seed: int = 0, k: int = 10, device: torch.device | None = None, auc_inputs: bool = False) -> dict:
+    """Leave-one-out with sampled negatives: HR@k and NDCG@k over the data's users, CTR AUC (held-out
+    item against the sampled negatives) and CVR AUC (held-out items: converted or not) where both
+    classes occur. With auc_inputs, also the labels and scores, so AUCs can be pooled across sites."""
     users, seq, cands = data.eval_examples(negatives, seed)
-    scores = score_candidates(model, private, seq, users, cands, device)
+    scores, cvr_scores = score_heads(model, private, seq, users, cands, device)
     labels = np.zeros_like(scores)
     labels[:, 0] = 1
     loss = float(F.binary_cross_entropy_with_logits(torch.from_numpy(scores), torch.from_numpy(labels)))
-    return {"num_users": int(len(users)), "hr_at_10": hit_rate_at_k(scores, k), "ndcg_at_10": ndcg_at_k(scores, k),
-            "loss": loss}
+    out = {"num_users": int(len(users)), "hr_at_10": hit_rate_at_k(scores, k), "ndcg_at_10": ndcg_at_k(scores, k),
+           "loss": loss}
+    converted = (data.ratings[data.ends[users] - 1] >= CONVERSION_RATING).astype(np.float64)
+    inputs = {"ctr_labels": labels.ravel(), "ctr_scores": scores.ravel(), "cvr_labels": converted,
+              "cvr_scores": cvr_scores[:, 0].astype(np.float64)}
+    for head in ("ctr", "cvr"):
+        y = inputs[f"{head}_labels"]
+        if 0 < y.sum() < len(y):
+            out[f"{head}_auc"] = auc(y, inputs[f"{head}_scores"])
+    if auc_inputs:
+        out["auc_inputs"] = inputs
+    return out

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from admodels.data.datasets import NAMES
 from simulation.runner import SimConfig, run
 
 MODELS = {
@@ -28,7 +29,10 @@ ANCHORS = {"ml-1m": "PFedRec (federated, ML-1M, 99 negatives): HR@10 0.733, NDCG
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"])
+    ap.add_argument("--dataset", default="ml-100k", choices=NAMES)
+    ap.add_argument("--partition", default="zip_region",
+                    help="zip_region, occupation, dirichlet:<alpha> or user (UserBehavior: zip_region is a hash "
+                         "bucket of the user id, occupation the user's dominant item category)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--sites", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=8)
@@ -45,7 +49,7 @@ def main(argv=None) -> int:
     for name in args.models.split(","):
         for mode in args.modes.split(","):
             cfg = SimConfig(dataset=args.dataset, sites=1 if mode == "centralized" else args.sites,
-                            partition="zip_region", rounds=args.rounds, max_users=args.max_users,
+                            partition=args.partition, rounds=args.rounds, max_users=args.max_users,
                             max_targets_per_user=args.max_targets_per_user, model=MODELS[name],
                             personalise_epochs=args.personalise_epochs if mode == "federated" else 0,
                             epochs=args.epochs, lr=args.lr, full_ranking=True,
@@ -56,6 +60,7 @@ def main(argv=None) -> int:
             last = history[-1]
             print(f"{args.dataset} {name:7s} {mode:11s} HR@10 {last['hr_at_10']:.4f} NDCG@10 {last['ndcg_at_10']:.4f}"
                   f"  full HR@10 {last['full_hr_at_10']:.4f} NDCG@10 {last['full_ndcg_at_10']:.4f}"
+                  f"  CTR AUC {last.get('ctr_auc', float('nan')):.4f} CVR AUC {last.get('cvr_auc', float('nan')):.4f}"
                   + (f"  personalised HR@10 {last['personalised_hr_at_10']:.4f} NDCG@10 "
                      f"{last['personalised_ndcg_at_10']:.4f}" if "personalised_hr_at_10" in last else ""), flush=True)
     write_report(results, args)
@@ -70,20 +75,25 @@ def write_report(results: list[dict], args) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"accuracy_{args.dataset}.json").write_text(json.dumps(results, indent=1))
     lines = [f"# Accuracy on {args.dataset}", "",
-             f"Leave-one-out, 99 sampled negatives (seeded), {args.sites} sites split by zip-code region, "
+             f"Leave-one-out, 99 sampled negatives (seeded), {args.sites} sites split by {args.partition}, "
              f"{args.rounds} rounds of {args.epochs} local epoch(s) (lr {args.lr}, federated server step "
              f"η = {args.server_lr}; centralized: one site, same code, same epochs), at most "
              f"{args.max_targets_per_user} training targets per user per epoch. Full: the held-out item ranked "
              f"against every item the user had not seen. Personalised: each site fine-tunes the final global "
-             f"model {args.personalise_epochs} epoch(s) on its own data.", "",
-             "| model | mode | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | HR vs centralized | personalised HR@10 |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"model {args.personalise_epochs} epoch(s) on its own data. CTR AUC: held-out items against their "
+             f"sampled negatives; CVR AUC: held-out items, converted or not (MovieLens: rating ≥ 4; UserBehavior: "
+             f"bought after the view), pooled over all sites' users.", "",
+             "| model | mode | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | HR vs centralized | personalised HR@10 "
+             "| CTR AUC | CVR AUC (positives) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     by = {(r["model"], r["mode"]): r["history"][-1] for r in results}
     for (name, mode), m in by.items():
         c = by.get((name, "centralized"))
         rel = f"{m['hr_at_10'] / c['hr_at_10']:.3f}" if c else "–"
         lines.append(f"| {name} | {mode} | {m['hr_at_10']:.4f} | {m['ndcg_at_10']:.4f} | {m['full_hr_at_10']:.4f} | "
-                     f"{m['full_ndcg_at_10']:.4f} | {rel} | {m.get('personalised_hr_at_10', float('nan')):.4f} |")
+                     f"{m['full_ndcg_at_10']:.4f} | {rel} | {m.get('personalised_hr_at_10', float('nan')):.4f} | "
+                     f"{m.get('ctr_auc', float('nan')):.4f} | {m.get('cvr_auc', float('nan')):.4f} "
+                     f"({m.get('cvr_positives', 0)}) |")
     if args.dataset in ANCHORS:
         lines += ["", f"Published anchors, for context: {ANCHORS[args.dataset]}."]
     lines += ["", f"![learning curves](accuracy_{args.dataset}.png)"]

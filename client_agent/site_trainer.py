@@ -146,14 +146,16 @@ class SiteTrainer:
         vector = layout.pack(deltas, weights_by_scope)
         return TrainOutcome(vector, per_epoch, stats.seconds, stats.loss, weights_by_scope, privacy, score)
 
-    def evaluate(self, manifest: dict, weights: bytes, tune_cfg=None, full_ranking: bool = False) -> dict:
+    def evaluate(self, manifest: dict, weights: bytes, tune_cfg=None, full_ranking: bool = False,
+                 auc_inputs: bool = False) -> dict:
         """Metrics of the new global model with this site's private parameters; with tune_cfg.epochs,
         also after personalisation (fine-tuning a copy on site data, kept on site for serving);
         with full_ranking, also HR/NDCG@10 against the whole catalogue."""
         model = self.build_model(manifest, weights)
         data = self.data_for(model.config)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
-        out = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed, device=self.device)
+        out = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed, device=self.device,
+                       auc_inputs=auc_inputs)
         if full_ranking:
             full = evaluate_full_ranking(model, private, data, device=self.device)
             out.update(full_hr_at_10=full["full_hr_at_10"], full_ndcg_at_10=full["full_ndcg_at_10"])

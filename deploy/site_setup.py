@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from admodels.data.movielens import load_movielens
+from admodels.data.datasets import load_interactions
 from admodels.data.partition import by_natural_key, dirichlet, one_user_per_site
 from admodels.data.site_files import write_site_file
 
@@ -39,7 +39,7 @@ def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: s
                        enroll_address: str = "") -> tuple[list[SiteSpec], dict]:
     """Write each site's data file and site.toml. With `enroll_address` the sites speak mTLS, enrolling
     there with the CA certificate in their folder's ca.crt; without it they are configured insecure."""
-    data = load_movielens(dataset)
+    data = load_interactions(dataset)
     users = np.unique(data.user)
     if max_users and max_users < len(users):
         users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from admodels.metrics import auc
 from admodels.models.fedads_model import ModelConfig, build_model
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import BudgetExhausted, SitePrivacy
@@ -54,6 +55,17 @@ def _privacy_for(cfg: SimConfig, k: int, state: Path) -> SitePrivacy:
         return SitePrivacy(state)
     kwargs = cfg.dp[k % len(cfg.dp)] if isinstance(cfg.dp, list) else cfg.dp
     return SitePrivacy(state, **kwargs)
+
+
+def pooled_auc(inputs: list[dict]) -> dict:
+    """CTR and CVR AUC over every site's held-out examples together (what one central evaluation would see)."""
+    out = {}
+    for head in ("ctr", "cvr"):
+        y = np.concatenate([i[f"{head}_labels"] for i in inputs])
+        s = np.concatenate([i[f"{head}_scores"] for i in inputs])
+        if 0 < y.sum() < len(y):
+            out[f"{head}_auc"], out[f"{head}_positives"] = auc(y, s), int(y.sum())
+    return out
 
 
 def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
@@ -101,8 +113,10 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         tune = cpb.TrainConfig(epochs=cfg.personalise_epochs, learning_rate=cfg.lr, batch_size=cfg.batch_size,
                                negatives=cfg.negatives, seed=cfg.seed + r)
         full = cfg.full_ranking and r == cfg.rounds
-        metrics = weighted_metrics([t.evaluate(new, new_weights, tune if cfg.personalise_epochs else None, full)
-                                    for t in trainers])
+        per_site = [t.evaluate(new, new_weights, tune if cfg.personalise_epochs else None, full, auc_inputs=True)
+                    for t in trainers]
+        pooled = pooled_auc([m.pop("auc_inputs") for m in per_site])
+        metrics = weighted_metrics(per_site) | pooled
         eps = [p["epsilon_spent"] for p in privacy.values() if p]
         record = {"round": r, "version": new["version"], **metrics, "sites_trained": len(vectors),
                   "refused": refused, "max_epsilon": max(eps) if eps else None}

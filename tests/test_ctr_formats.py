@@ -62,3 +62,34 @@ def test_criteo_both_formats():
     with pytest.raises(ValueError, match="40 fields"):
         bad = folder.parent / "criteo" / "SOURCE.md"
         read_criteo(bad)
+
+
+def test_userbehavior_becomes_interactions_with_conversions_and_partition_keys(tmp_path):
+    from admodels.data.ctr_formats import read_userbehavior, userbehavior_funnel
+    from admodels.data.datasets import load_interactions
+    from admodels.data.sequences import CONVERSION_RATING
+    from deploy.site_setup import prepare_federation
+
+    funnel = userbehavior_funnel(read_userbehavior())
+    data = load_interactions("taobao-userbehavior")
+    assert len(data.user) == len(funnel["user"]) and int((data.rating >= CONVERSION_RATING).sum()) == \
+        int(funnel["converted"].sum()) > 0
+    assert set(np.unique(data.user)) == set(data.user_ids.tolist()) and len(data.occupation) == len(data.user_ids)
+    specs, config = prepare_federation("taobao-userbehavior", 4, tmp_path, "in-process", partition_key="occupation")
+    assert sum(s.users for s in specs) == len(data.user_ids) and sum(s.interactions for s in specs) == len(data.user)
+    assert config["n_items"] == len(np.unique(data.item))
+
+
+def test_pooled_auc_equals_scikit_learn_on_the_concatenated_sites():
+    from sklearn.metrics import roc_auc_score
+
+    from simulation.runner import pooled_auc
+
+    rng = np.random.default_rng(0)
+    sites = [{"ctr_labels": rng.integers(0, 2, 50).astype(float), "ctr_scores": rng.normal(size=50),
+              "cvr_labels": rng.integers(0, 2, 20).astype(float), "cvr_scores": rng.normal(size=20)} for _ in range(3)]
+    got = pooled_auc(sites)
+    for head in ("ctr", "cvr"):
+        y = np.concatenate([s[f"{head}_labels"] for s in sites])
+        x = np.concatenate([s[f"{head}_scores"] for s in sites])
+        assert got[f"{head}_auc"] == pytest.approx(roc_auc_score(y, x)) and got[f"{head}_positives"] == int(y.sum())
