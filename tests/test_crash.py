@@ -67,10 +67,13 @@ def test_site_killed_mid_upload(federation_factory):
     registry = ModelRegistry(fed.registry)
     before = registry_snapshot(registry)
     fed.kill_agent("site-03")
+    _wait(lambda: not {c["site_id"]: c["online"] for c in fed.ctl_json("clients")}["site-03"])
     spec = next(s for s in fed.sites if s.site_id == "site-03")
     marker = fed.workdir / "site-03.stalled"
+    log = fed.workdir / "site-03-stalled.log"
     fed.agents["site-03"] = P.start("tests.stalled_site", ["--config", str(spec.config_path), "--marker", str(marker)],
-                                    fed.workdir / "site-03-stalled.log", threads=1)
+                                    log, threads=1)
+    _wait(lambda: log.exists() and "connected to coordinator" in log.read_text())
     fed.wait_online(3)
     info = fed.ctl_json("start-round", "--min-sites", "2", "--stage-deadline-s", "6")
     _wait(marker.exists, timeout=120)  # header and two data chunks are on the aggregator's open stream
@@ -82,7 +85,7 @@ def test_site_killed_mid_upload(federation_factory):
     assert parts["site-03"]["state"] != "UPLOADED" and parts["site-03"]["upload_sha256"] == ""
     assert {s for s, p in parts.items() if p["state"] in ("UPLOADED", "EVALUATED")} == {"site-01", "site-02"}
     manifest = registry.manifest(r["result_version"])
-    assert sorted(manifest["sites"]) == ["site-01", "site-02"]  # the partial upload contributed nothing
+    assert sorted(manifest["extras"]["sites"]) == ["site-01", "site-02"]  # the partial upload contributed nothing
     assert len(registry.versions()) == len(before) + 1 and not list(fed.registry.glob(".staging-*"))
     fed.start_agent("site-03")  # the real agent, same state folder: it resumes
     fed.wait_online(3)
