@@ -30,24 +30,34 @@ from fedads.runtime.server import channel
 from fedads.v1 import aggregator_pb2_grpc, coordinator_pb2_grpc, registry_pb2, registry_pb2_grpc
 from fedads.v1 import coordinator_pb2 as cpb
 from privacy.secagg.keys import public_bytes
-from fedads.runtime.tls import Transport
+from fedads.runtime.pki_cli import init_federation
+from fedads.runtime.tls import Transport, enrollment_channel
 
-PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
+PLAIN = Transport.insecure()  # only with --insecure
 
 
 class LightSite(threading.Thread):
     """Speaks the whole site protocol; its 'training' is a random update of the right shape."""
 
-    def __init__(self, site_id: str, coordinator: str, token: str, state: Path):
+    def __init__(self, site_id: str, coordinator: str, token: str, state: Path, ca_pem: bytes = b"",
+                 enroll_address: str = ""):
         super().__init__(daemon=True, name=site_id)
         self.site_id, self.store = site_id, LocalStore(state)
-        ch = channel(coordinator, PLAIN)
+        request = cpb.EnrollRequest(site_id=site_id, enrollment_token=token,
+                                    identity_public_key=public_bytes(self.store.identity_key()))
+        if ca_pem:  # mTLS, as a real agent: CSR on the enrolment port, then the issued certificate
+            request.certificate_signing_request = self.store.tls_csr(site_id)
+            with enrollment_channel(enroll_address, ca_pem) as ch:
+                resp = coordinator_pb2_grpc.CoordinatorServiceStub(ch).Enroll(request, timeout=30)
+            self.store.save_certificate(resp.certificate, resp.ca_certificate)
+            self.transport = Transport(self.store.tls_identity())
+        else:
+            self.transport = PLAIN
+            resp = coordinator_pb2_grpc.CoordinatorServiceStub(channel(coordinator, PLAIN)).Enroll(request, timeout=30)
+        ch = channel(coordinator, self.transport)
         self.coordinator = coordinator_pb2_grpc.CoordinatorServiceStub(ch)
         self.registry = registry_pb2_grpc.ModelRegistryServiceStub(ch)
-        secret = self.coordinator.Enroll(cpb.EnrollRequest(
-            site_id=site_id, enrollment_token=token,
-            identity_public_key=public_bytes(self.store.identity_key())), timeout=30).site_secret
-        self.md = site_credentials(site_id, secret)
+        self.md = site_credentials(site_id, resp.site_secret)
         self.rng = np.random.default_rng(abs(hash(site_id)) % 2**32)
         self.stream = None
         self.errors: list[str] = []
@@ -69,7 +79,7 @@ class LightSite(threading.Thread):
                 round_id=task.round_id, kind=task.kind, model_version=task.model_version, ok=True,
                 metrics=cpb.EvalMetrics(num_users=1, hr_at_10=0.5, ndcg_at_10=0.3)), metadata=self.md, timeout=30)
             return
-        agg = aggregator_pb2_grpc.AggregatorServiceStub(channel(task.aggregator_address, PLAIN))
+        agg = aggregator_pb2_grpc.AggregatorServiceStub(channel(task.aggregator_address, self.transport))
         session = SecureAggregationSession(agg, task, self.site_id, self.store.identity_key())
         session.setup()
         manifest = manifest_from_proto(self.registry.GetManifest(
@@ -98,25 +108,31 @@ def process_stats(pid: int) -> dict:
     return {"rss_mb": rss, "fds": len(os.listdir(f"/proc/{pid}/fd"))}
 
 
-def run(n_sites: int, rounds: int, workdir: Path, progress=print) -> list[dict]:
-    coord, agg = f"127.0.0.1:{P.free_port()}", f"127.0.0.1:{P.free_port()}"
+def run(n_sites: int, rounds: int, workdir: Path, progress=print, tls: bool = True) -> list[dict]:
+    coord, agg, enroll = (f"127.0.0.1:{P.free_port()}" for _ in range(3))
     (workdir / "model.json").write_text(json.dumps({"n_items": 200, "dim": 16, "ffn_hidden": 16, "max_seq_len": 10}))
+    pki = init_federation(workdir / "pki") if tls else {}
+    operator = Transport.from_dir(pki["operator"]) if tls else PLAIN
     procs = [P.start("aggregator.main", ["--listen", agg, "--registry", str(workdir / "registry"),
-                                         "--log-level", "WARNING", "--insecure"], workdir / "aggregator.log"),
+                                         "--log-level", "WARNING", *P.transport_flags(pki.get("aggregator"))],
+                     workdir / "aggregator.log"),
              P.start("coordinator.main", ["--listen", coord, "--db", str(workdir / "c.db"), "--registry",
                                           str(workdir / "registry"), "--aggregator", agg, "--init-model",
                                           str(workdir / "model.json"), "--audit-key", str(workdir / "audit.key"),
                                           "--admin-token-file", str(workdir / "admin.token"),
-                                          "--log-level", "WARNING", "--insecure"], workdir / "coordinator.log")]
+                                          "--enroll-listen", enroll, "--ca-dir", str(workdir / "pki" / "ca"),
+                                          "--log-level", "WARNING", *P.transport_flags(pki.get("coordinator"))],
+                     workdir / "coordinator.log")]
     sites = []
     try:
-        P.wait_healthy(agg, PLAIN, proc=procs[0])
-        P.wait_healthy(coord, PLAIN, proc=procs[1])
-        ctl = ["--admin-token-file", str(workdir / "admin.token"), "--insecure"]
+        P.wait_healthy(agg, operator, proc=procs[0])
+        P.wait_healthy(coord, operator, proc=procs[1])
+        ctl = ["--admin-token-file", str(workdir / "admin.token"), *P.transport_flags(pki.get("operator"))]
+        ca_pem = (workdir / "pki" / "ca" / "ca.crt").read_bytes() if tls else b""
         for i in range(n_sites):
             site = f"site-{i:03d}"
             token = json.loads(P.ctl(coord, *ctl, "--json", "enroll", "--site", site).stdout)["enrollment_token"]
-            sites.append(LightSite(site, coord, token, workdir / site))
+            sites.append(LightSite(site, coord, token, workdir / site, ca_pem, enroll))
         for s in sites:
             s.start()
         deadline = time.time() + 120
@@ -148,9 +164,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sites", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--insecure", action="store_true", help="plaintext gRPC (default: mTLS, as deployed)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = run(args.sites, args.rounds, Path(tmp))
+        rows = run(args.sites, args.rounds, Path(tmp), tls=not args.insecure)
     return 0 if all(r["state"] == "COMPLETED" for r in rows) else 1
 
 
