@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from client_agent.enrolment import enroll
 from client_agent.local_store import LocalStore
 from client_agent.secure_upload import SecureAggregationSession
 from client_agent.agent import upload_stream
@@ -29,9 +30,8 @@ from fedads.runtime.registry import manifest_from_proto
 from fedads.runtime.server import channel
 from fedads.v1 import aggregator_pb2_grpc, coordinator_pb2_grpc, registry_pb2, registry_pb2_grpc
 from fedads.v1 import coordinator_pb2 as cpb
-from privacy.secagg.keys import public_bytes
 from fedads.runtime.pki_cli import init_federation
-from fedads.runtime.tls import Transport, enrollment_channel
+from fedads.runtime.tls import Transport
 
 PLAIN = Transport.insecure()  # only with --insecure
 
@@ -43,21 +43,11 @@ class LightSite(threading.Thread):
                  enroll_address: str = ""):
         super().__init__(daemon=True, name=site_id)
         self.site_id, self.store = site_id, LocalStore(state)
-        request = cpb.EnrollRequest(site_id=site_id, enrollment_token=token,
-                                    identity_public_key=public_bytes(self.store.identity_key()))
-        if ca_pem:  # mTLS, as a real agent: CSR on the enrolment port, then the issued certificate
-            request.certificate_signing_request = self.store.tls_csr(site_id)
-            with enrollment_channel(enroll_address, ca_pem) as ch:
-                resp = coordinator_pb2_grpc.CoordinatorServiceStub(ch).Enroll(request, timeout=30)
-            self.store.save_certificate(resp.certificate, resp.ca_certificate)
-            self.transport = Transport(self.store.tls_identity())
-        else:
-            self.transport = PLAIN
-            resp = coordinator_pb2_grpc.CoordinatorServiceStub(channel(coordinator, PLAIN)).Enroll(request, timeout=30)
+        secret, self.transport = enroll(self.store, site_id, token, coordinator, ca_pem, enroll_address)
         ch = channel(coordinator, self.transport)
         self.coordinator = coordinator_pb2_grpc.CoordinatorServiceStub(ch)
         self.registry = registry_pb2_grpc.ModelRegistryServiceStub(ch)
-        self.md = site_credentials(site_id, resp.site_secret)
+        self.md = site_credentials(site_id, secret)
         self.rng = np.random.default_rng(abs(hash(site_id)) % 2**32)
         self.stream = None
         self.errors: list[str] = []

@@ -17,8 +17,9 @@ from fedads.runtime.site_auth import site_credentials
 from fedads.runtime.chunks import iter_chunks
 from fedads.runtime.hashing import sha256_hex
 from fedads.runtime.registry_service import download_model
-from fedads.runtime.server import CHANNEL_OPTIONS, channel
-from fedads.runtime.tls import Transport, enrollment_channel
+from client_agent.enrolment import enroll
+from fedads.runtime.server import channel
+from fedads.runtime.tls import Transport
 from fedads.v1 import aggregator_pb2 as apb
 from fedads.v1 import aggregator_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 from fedads.v1 import coordinator_pb2 as cpb
@@ -73,29 +74,17 @@ class SiteAgent:
         return creds
 
     def _enroll(self) -> dict:
-        from privacy.secagg.keys import public_bytes
-
         token = self.config.token()
         if not token:
             raise AgentStopped(f"site {self.config.site_id} is not enrolled and no enrollment token is configured")
-        request = cpb.EnrollRequest(site_id=self.config.site_id, enrollment_token=token,
-                                    identity_public_key=public_bytes(self.store.identity_key()))
-        if self.config.insecure:
-            ch = channel(self.config.coordinator, Transport.insecure())
-        else:
-            request.certificate_signing_request = self.store.tls_csr(self.config.site_id)
-            ch = enrollment_channel(self.config.enroll_address or self.config.coordinator,
-                                    self.config.ca_file.read_bytes(), CHANNEL_OPTIONS)
-        with ch:
-            try:
-                resp = coordinator_pb2_grpc.CoordinatorServiceStub(ch).Enroll(request, timeout=30, wait_for_ready=True)
-            except grpc.RpcError as exc:
-                raise AgentStopped(f"enrolment refused: {exc.details()}") from exc
-        if not self.config.insecure:
-            self.store.save_certificate(resp.certificate, resp.ca_certificate)
-        self.store.save_credentials(resp.site_id, resp.site_secret)
-        log.info("enrolled", extra={"site": resp.site_id, "tls": not self.config.insecure})
-        return {"site_id": resp.site_id, "secret": resp.site_secret}
+        ca_pem = None if self.config.insecure else self.config.ca_file.read_bytes()
+        try:
+            secret, _ = enroll(self.store, self.config.site_id, token, self.config.coordinator, ca_pem,
+                               self.config.enroll_address)
+        except grpc.RpcError as exc:
+            raise AgentStopped(f"enrolment refused: {exc.details()}") from exc
+        log.info("enrolled", extra={"site": self.config.site_id, "tls": not self.config.insecure})
+        return {"site_id": self.config.site_id, "secret": secret}
 
     def ensure_enrolled(self) -> None:
         creds = self._enrolled() or self._enroll()

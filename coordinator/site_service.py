@@ -40,15 +40,16 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         return site_id
 
     def Enroll(self, request, context):
-        issued: list[bytes] = []
+        issued: list[tuple[bytes, str]] = []  # (certificate PEM, serial)
 
         def issue_certificate() -> str:
             try:
                 cert = self.ca.sign_csr(request.certificate_signing_request, request.site_id)
             except PkiError as exc:
                 raise StoreError("invalid", str(exc)) from exc
-            issued.append(cert_pem(cert))
-            return serial_hex(cert)
+            serial = serial_hex(cert)
+            issued.append((cert_pem(cert), serial))
+            return serial
 
         if self.ca is not None and not request.certificate_signing_request:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT,
@@ -58,13 +59,12 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
                                        issue_certificate if self.ca is not None else None)
         except StoreError as exc:
             abort(context, code_for(exc.kind), str(exc))
-        serial = serial_hex(issued[0]) if issued else ""
+        pem, serial = issued[0] if issued else (b"", "")
         log.info("site enrolled", extra={"site": request.site_id, "certificate_serial": serial})
         self.rounds.audit_event("site_enrolled", 0, site=request.site_id,
                                 identity_public_key=request.identity_public_key.hex(), certificate_serial=serial)
         return cpb.EnrollResponse(site_id=request.site_id, site_secret=secret,
-                                  certificate=issued[0] if issued else b"",
-                                  ca_certificate=self.ca.ca_pem if issued else b"")
+                                  certificate=pem, ca_certificate=self.ca.ca_pem if issued else b"")
 
     def Connect(self, request, context):
         site_id = self._authenticate(context)
