@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,8 @@ def load_movielens(name: str = "ml-100k") -> Interactions:
     data = Interactions(table[:, 0], table[:, 1], table[:, 2].astype(np.float32), table[:, 3], user_ids,
                         zip_region, occupation)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
+    # A name of its own per process: parallel loaders (sweeps) must not rename each other's file.
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, **data.__dict__)
     tmp.replace(cache)
     return data
