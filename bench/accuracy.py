@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from admodels.data.datasets import NAMES
@@ -36,29 +37,42 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--sites", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--central-rounds", type=int, default=0, help="rounds of the centralized runs (default: --rounds)")
     ap.add_argument("--max-users", type=int, default=0)
     ap.add_argument("--max-targets-per-user", type=int, default=30)
     ap.add_argument("--personalise-epochs", type=int, default=1)
-    ap.add_argument("--epochs", type=int, default=1, help="local epochs per round (centralized: per round too)")
+    ap.add_argument("--epochs", type=int, default=1, help="local epochs per round of the federated runs")
+    ap.add_argument("--central-epochs", type=int, default=1, help="epochs per round of the centralized runs")
     ap.add_argument("--server-lr", type=float, default=1.0, help="global step η of the federated runs")
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--final-lr", type=float, default=0.0,
+                    help="> 0: cosine decay of the local learning rate from --lr to this by the last round")
     ap.add_argument("--modes", default="centralized,federated")
     ap.add_argument("--no-full-ranking", action="store_true",
                     help="skip ranking against the whole catalogue (slow for large catalogues such as UserBehavior)")
     ap.add_argument("--out", type=Path, default=Path("reports"))
+    ap.add_argument("--from-json", type=Path, nargs="+", default=[],
+                    help="train nothing: write the report from stored results (e.g. runs made in parallel)")
     args = ap.parse_args(argv)
+    if args.from_json:
+        results = [r for f in args.from_json for r in json.loads(f.read_text())]
+        write_report(results, args.dataset, args.out)
+        return 0
     results = []
     for name in args.models.split(","):
         for mode in args.modes.split(","):
             cfg = SimConfig(dataset=args.dataset, sites=1 if mode == "centralized" else args.sites,
-                            partition=args.partition, rounds=args.rounds, max_users=args.max_users,
+                            partition=args.partition, max_users=args.max_users,
+                            rounds=args.central_rounds or args.rounds if mode == "centralized" else args.rounds,
                             max_targets_per_user=args.max_targets_per_user, model=MODELS[name],
                             personalise_epochs=args.personalise_epochs if mode == "federated" else 0,
-                            epochs=args.epochs, lr=args.lr, full_ranking=not args.no_full_ranking,
+                            epochs=args.epochs if mode == "federated" else args.central_epochs,
+                            lr=args.lr, final_lr=args.final_lr, full_ranking=not args.no_full_ranking,
                             server_lr=args.server_lr if mode == "federated" else 1.0)
             with tempfile.TemporaryDirectory() as tmp:
                 history = run(cfg, Path(tmp) / "sim")
-            results.append({"dataset": args.dataset, "model": name, "mode": mode, "history": history})
+            results.append({"dataset": args.dataset, "model": name, "mode": mode, "config": asdict(cfg),
+                            "history": history})
             last = history[-1]
             print(f"{args.dataset} {name:7s} {mode:11s} HR@10 {last['hr_at_10']:.4f} NDCG@10 {last['ndcg_at_10']:.4f}"
                   f"  full HR@10 {last.get('full_hr_at_10', float('nan')):.4f} "
@@ -66,41 +80,49 @@ def main(argv=None) -> int:
                   f"  CTR AUC {last.get('ctr_auc', float('nan')):.4f} CVR AUC {last.get('cvr_auc', float('nan')):.4f}"
                   + (f"  personalised HR@10 {last['personalised_hr_at_10']:.4f} NDCG@10 "
                      f"{last['personalised_ndcg_at_10']:.4f}" if "personalised_hr_at_10" in last else ""), flush=True)
-    write_report(results, args)
+    write_report(results, args.dataset, args.out)
     return 0
 
 
-def write_report(results: list[dict], args) -> None:
+def training_of(cfg: dict) -> str:
+    """One line of how a run trained, from its stored SimConfig."""
+    lr = f"lr {cfg['lr']:g}" + (f"→{cfg['final_lr']:g} (cosine)" if cfg.get("final_lr", 0) > 0 else "")
+    step = f", η {cfg['server_lr']:g}" if cfg.get("server_lr", 1.0) != 1.0 else ""
+    return f"{cfg['rounds']} rounds × {cfg['epochs']} epoch(s), {lr}{step}"
+
+
+def write_report(results: list[dict], dataset: str, out: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"accuracy_{args.dataset}.json").write_text(json.dumps(results, indent=1))
-    lines = [f"# Accuracy on {args.dataset}", "",
-             f"Leave-one-out, 99 sampled negatives (seeded), {args.sites} sites split by {args.partition}, "
-             f"{args.rounds} rounds of {args.epochs} local epoch(s) (lr {args.lr}, federated server step "
-             f"η = {args.server_lr}; centralized: one site, same code, same epochs), at most "
-             f"{args.max_targets_per_user} training targets per user per epoch. Full: the held-out item ranked "
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"accuracy_{dataset}.json").write_text(json.dumps(results, indent=1))
+    cfg = results[0]["config"]
+    fed = next((r["config"] for r in results if r["mode"] == "federated"), cfg)
+    lines = [f"# Accuracy on {dataset}", "",
+             f"Leave-one-out, 99 sampled negatives (seeded), {fed['sites']} sites split by {fed['partition']} "
+             f"(centralized: one site, same code), at most {cfg['max_targets_per_user']} training targets per user "
+             f"per epoch; each row says how it trained. Full: the held-out item ranked "
              f"against every item the user had not seen. Personalised: each site fine-tunes the final global "
-             f"model {args.personalise_epochs} epoch(s) on its own data. CTR AUC: held-out items against their "
+             f"model {fed['personalise_epochs']} epoch(s) on its own data. CTR AUC: held-out items against their "
              f"sampled negatives; CVR AUC: held-out items, converted or not (MovieLens: rating ≥ 4; UserBehavior: "
              f"bought after the view), pooled over all sites' users.", "",
-             "| model | mode | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | HR vs centralized | personalised HR@10 "
-             "| CTR AUC | CVR AUC (positives) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    by = {(r["model"], r["mode"]): r["history"][-1] for r in results}
-    for (name, mode), m in by.items():
-        c = by.get((name, "centralized"))
-        rel = f"{m['hr_at_10'] / c['hr_at_10']:.3f}" if c else "–"
-        lines.append(f"| {name} | {mode} | {m['hr_at_10']:.4f} | {m['ndcg_at_10']:.4f} | "
+             "| model | mode | training | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | HR vs centralized "
+             "| personalised HR@10 | CTR AUC | CVR AUC (positives) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    by = {(r["model"], r["mode"]): r for r in results}
+    for (name, mode), r in by.items():
+        m, c = r["history"][-1], by.get((name, "centralized"))
+        rel = f"{m['hr_at_10'] / c['history'][-1]['hr_at_10']:.3f}" if c else "–"
+        lines.append(f"| {name} | {mode} | {training_of(r['config'])} | {m['hr_at_10']:.4f} | {m['ndcg_at_10']:.4f} | "
                      f"{m.get('full_hr_at_10', float('nan')):.4f} | {m.get('full_ndcg_at_10', float('nan')):.4f} | {rel} | {m.get('personalised_hr_at_10', float('nan')):.4f} | "
                      f"{m.get('ctr_auc', float('nan')):.4f} | {m.get('cvr_auc', float('nan')):.4f} "
                      f"({m.get('cvr_positives', 0)}) |")
-    if args.dataset in ANCHORS:
-        lines += ["", f"Published anchors, for context: {ANCHORS[args.dataset]}."]
-    lines += ["", f"![learning curves](accuracy_{args.dataset}.png)"]
-    (args.out / f"accuracy_{args.dataset}.md").write_text("\n".join(lines) + "\n")
+    if dataset in ANCHORS:
+        lines += ["", f"Published anchors, for context: {ANCHORS[dataset]}."]
+    lines += ["", f"![learning curves](accuracy_{dataset}.png)"]
+    (out / f"accuracy_{dataset}.md").write_text("\n".join(lines) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for r in results:
         xs = [h["round"] for h in r["history"]]
@@ -113,7 +135,7 @@ def write_report(results: list[dict], args) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(args.out / f"accuracy_{args.dataset}.png", dpi=120)
+    fig.savefig(out / f"accuracy_{dataset}.png", dpi=120)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ the in-process SecAgg+ round), applied and published through the same ModelRegis
 """
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class SimConfig:
     rounds: int = 10
     epochs: int = 1
     lr: float = 3e-3
+    final_lr: float = 0.0                               # > 0: cosine decay of the local lr from lr to final_lr
     batch_size: int = 256
     negatives: int = 4
     prox_mu: float = 0.0
@@ -55,6 +57,13 @@ def _privacy_for(cfg: SimConfig, k: int, state: Path) -> SitePrivacy:
         return SitePrivacy(state)
     kwargs = cfg.dp[k % len(cfg.dp)] if isinstance(cfg.dp, list) else cfg.dp
     return SitePrivacy(state, **kwargs)
+
+
+def round_lr(cfg: SimConfig, r: int) -> float:
+    """The local learning rate of round r (1-based): constant, or cosine from lr to final_lr by the last round."""
+    if cfg.final_lr <= 0 or cfg.rounds <= 1:
+        return cfg.lr
+    return cfg.final_lr + 0.5 * (cfg.lr - cfg.final_lr) * (1 + math.cos(math.pi * (r - 1) / (cfg.rounds - 1)))
 
 
 def pooled_auc(inputs: list[dict]) -> dict:
@@ -86,7 +95,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
     bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress, unit="round")
     for r in bar:
         manifest, weights = registry.read_bytes(0)
-        train = cpb.TrainConfig(epochs=cfg.epochs, learning_rate=cfg.lr, batch_size=cfg.batch_size,
+        train = cpb.TrainConfig(epochs=cfg.epochs, learning_rate=round_lr(cfg, r), batch_size=cfg.batch_size,
                                 negatives=cfg.negatives, prox_mu=cfg.prox_mu, seed=cfg.seed + r,
                                 weighting=cfg.weighting, interest_beta=cfg.interest_beta)
         vectors, privacy, refused = {}, {}, []
