@@ -20,6 +20,19 @@ def declare_scope(module: nn.Module, scope: str) -> nn.Module:
     return module
 
 
+def declare_statistics(module: nn.Module, *names: str) -> nn.Module:
+    """Mark parameters of module as published statistics: the aggregate sets them to the sites' weighted
+    mean of their values, with no server step (fedads.runtime.layout). Such parameters are not trained."""
+    module.fedads_statistics = tuple(names)
+    return module
+
+
+def statistic_parameters(root: nn.Module) -> set[str]:
+    """Full names of every parameter some module beneath root declared a statistic."""
+    return {f"{prefix}.{name}" if prefix else name
+            for prefix, module in root.named_modules() for name in getattr(module, "fedads_statistics", ())}
+
+
 def parameter_scopes(root: nn.Module) -> dict[str, str]:
     """Map every named parameter of root to its scope."""
     scopes: dict[str, str] = {}

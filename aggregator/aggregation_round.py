@@ -127,7 +127,7 @@ class AggregationRound:
         scopes = {t["name"]: t["scope"] for t in self.manifest["tensors"]}
         manifest = self.registry.publish(
             tensors, scopes, parent_version=self.base_version, round_id=self.round_id,
-            model_config=self.manifest["model_config"],
+            model_config=self.manifest["model_config"], statistics=self.layout.statistics,
             extras={"sites": included, "weights": self.layout.weights_of(total),
                     "secure_aggregation": self.stages is not None, "server_learning_rate": self.server_lr})
         return {"manifest": manifest, "included": included}

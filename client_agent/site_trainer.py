@@ -94,6 +94,8 @@ class SiteTrainer:
         declared = {t["name"]: t["scope"] for t in manifest["tensors"]}
         if scopes != declared:
             raise ValueError("the received model's parameter scopes differ from this agent's model code")
+        if model.shared_statistics() != {t["name"] for t in manifest["tensors"] if t.get("statistic")}:
+            raise ValueError("the received model's statistics differ from this agent's model code")
         return model
 
     def site_interest(self, model: FedAdsModel, data: SequenceData) -> np.ndarray:

@@ -30,6 +30,29 @@ def test_layout_weighted_average_matches_direct_computation():
     assert np.array_equal(out["b"], base["b"])  # no mass routed to group 1
 
 
+def test_statistics_marked_in_the_manifest_take_no_server_step(tmp_path):
+    from fedads.runtime.registry import manifest_from_proto, manifest_to_proto
+
+    reg = ModelRegistry(tmp_path)
+    base = {"w": np.ones(3, np.float32), "mean": np.zeros(2, np.float32)}
+    manifest = reg.publish(base, {"w": "global", "mean": "global"}, parent_version=0, round_id=0, model_config={},
+                           statistics={"mean"})
+    # the mark survives the wire (sites read the manifest from RegistryService)
+    manifest = manifest_from_proto(manifest_to_proto(manifest))
+    assert {t["name"]: t["statistic"] for t in manifest["tensors"]} == {"mean": True, "w": False}
+    layout = UpdateLayout.from_manifest(manifest)
+    assert layout.statistics == {"mean"}
+    sites = [({"w": np.full(3, d, np.float32), "mean": np.full(2, m, np.float32)}, {"global": n})
+             for d, m, n in ((1.0, 4.0, 1.0), (3.0, 8.0, 3.0))]
+    total = sum(layout.pack(d, w).astype(np.float64) for d, w in sites)
+    out = layout.apply(base, total, server_lr=2.0)
+    np.testing.assert_allclose(out["w"], 1 + 2.0 * (1 * 1 + 3 * 3) / 4)   # a trained tensor takes η
+    np.testing.assert_allclose(out["mean"], (1 * 4 + 3 * 8) / 4)          # a statistic is the weighted mean
+    with pytest.raises(RegistryError, match="not published"):
+        reg.publish(base, {"w": "global", "mean": "global"}, parent_version=1, round_id=1, model_config={},
+                    statistics={"interest.mean"})
+
+
 def test_layout_refuses_private_and_foreign_tensors():
     with pytest.raises(LayoutError, match="private"):
         UpdateLayout([("user_emb", (3,), "private")])

@@ -23,6 +23,10 @@ def test_every_parameter_has_exactly_one_declared_scope():
             group_ptrs[p.data_ptr()] = name
     assert len(group_ptrs) == 3 * 4 * config.layers
     assert all(k not in model.shared_state() for k in ("user_emb", "ffn_down", "ffn_up"))
+    # The mean interest is the one published statistic, and nothing trains it.
+    params = dict(model.named_parameters())
+    assert model.shared_statistics() == {"interest.mean"}
+    assert not any(params[n].requires_grad for n in model.shared_statistics())
 
 
 def test_private_state_changes_predictions_and_shared_state_round_trips():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from admodels.scopes import declare_scope, group_scope
+from admodels.scopes import declare_scope, declare_statistics, group_scope
 
 
 class FeedForward(nn.Module):
@@ -52,6 +52,7 @@ class InterestEncoder(nn.Module):
         super().__init__()
         self.gru = nn.GRU(dim, dim, batch_first=True)
         self.mean = nn.Parameter(torch.zeros(dim), requires_grad=False)
+        declare_statistics(self, "mean")
 
     def forward(self, item_embeddings: torch.Tensor) -> torch.Tensor:
         # Sequences are left-padded, so the final state is taken after the user's newest item.

@@ -11,7 +11,7 @@ from admodels.layers.din import TargetAttention
 from admodels.layers.encoder import EncoderLayer, causal_mask
 from admodels.layers.multifaceted_ffn import GatingNetwork, InterestEncoder
 from admodels.layers.positional import sinusoidal_positions
-from admodels.scopes import PRIVATE, declare_scope, parameter_scopes
+from admodels.scopes import PRIVATE, declare_scope, parameter_scopes, statistic_parameters
 
 
 @dataclass
@@ -96,6 +96,9 @@ class FedAdsModel(nn.Module):
 
     def shared_scopes(self) -> dict[str, str]:
         return parameter_scopes(self)
+
+    def shared_statistics(self) -> set[str]:
+        return statistic_parameters(self)
 
     def encode(self, seq: torch.Tensor, users: torch.Tensor | None, private: PrivateUserState | None):
         """seq (B, L) item ids left-padded with 0 → hidden (B, L, D), pad mask, user vector (B, D), gate (B, G)."""

@@ -15,9 +15,6 @@ import numpy as np
 
 GLOBAL = "global"
 PRIVATE = "private"
-# Shared tensors that hold a statistic of the sites rather than trained weights: the interest
-# encoder's mean interest ū (admodels InterestEncoder.mean), set to the weighted mean of the sites' u_i.
-STATISTICS = frozenset({"interest.mean"})
 
 
 class LayoutError(ValueError):
@@ -40,21 +37,23 @@ class TensorSlot:
     scope: str
     offset: int
     size: int
+    statistic: bool = False  # the sites' weighted mean of a value (the manifest says so): no server step
 
 
 class UpdateLayout:
-    def __init__(self, specs: Iterable[tuple[str, Iterable[int], str]]):
-        slots, offset, scopes = [], 0, set()
+    def __init__(self, specs: Iterable[tuple[str, Iterable[int], str]], statistics: Iterable[str] = ()):
+        slots, offset, scopes, statistics = [], 0, set(), set(statistics)
         for name, shape, scope in sorted(specs, key=lambda s: s[0]):
             scope = parse_scope(scope)
             if scope == PRIVATE:
                 raise LayoutError(f"tensor {name!r} is private and can never be part of a shared update")
             shape = tuple(int(d) for d in shape)
             size = int(np.prod(shape, dtype=np.int64)) if shape else 1
-            slots.append(TensorSlot(name, shape, scope, offset, size))
+            slots.append(TensorSlot(name, shape, scope, offset, size, name in statistics))
             offset += size
             scopes.add(scope)
         self.slots: list[TensorSlot] = slots
+        self.statistics: frozenset[str] = frozenset(s.name for s in slots if s.statistic)
         self.scopes: list[str] = [GLOBAL] + sorted((s for s in scopes if s != GLOBAL), key=lambda s: int(s[6:]))
         self.weight_offset = offset
         self.length = offset + len(self.scopes)
@@ -62,7 +61,8 @@ class UpdateLayout:
 
     @classmethod
     def from_manifest(cls, manifest: Mapping) -> "UpdateLayout":
-        return cls((t["name"], t["shape"], t["scope"]) for t in manifest["tensors"])
+        return cls(((t["name"], t["shape"], t["scope"]) for t in manifest["tensors"]),
+                   statistics=(t["name"] for t in manifest["tensors"] if t.get("statistic")))
 
     def weight_slot(self, scope: str) -> int:
         return self.weight_offset + self._scope_index[scope]
@@ -90,8 +90,8 @@ class UpdateLayout:
               ) -> dict[str, np.ndarray]:
         """New parameters from the summed vectors: base + η·Σ w·Δ / Σ w per scope (η: server learning rate).
 
-        A scope whose summed weight is zero (a group no site routed to) keeps its parameters. Published
-        statistics (STATISTICS) always take η = 1: they are the sites' weighted mean, not a trained step.
+        A scope whose summed weight is zero (a group no site routed to) keeps its parameters. Statistics
+        always take η = 1: they are the sites' weighted mean, not a trained step.
         """
         if summed.shape != (self.length,):
             raise LayoutError(f"summed vector has shape {summed.shape}, expected ({self.length},)")
@@ -101,7 +101,7 @@ class UpdateLayout:
             old = np.asarray(base[slot.name])
             total = weights[slot.scope]
             if total > 0:
-                eta = 1.0 if slot.name in STATISTICS else server_lr
+                eta = 1.0 if slot.statistic else server_lr
                 step = eta * summed[slot.offset:slot.offset + slot.size] / total
                 out[slot.name] = (old.astype(np.float64) + step.reshape(slot.shape)).astype(old.dtype)
             else:

@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 from safetensors.numpy import load as st_load
@@ -85,17 +85,22 @@ class ModelRegistry:
 
     def publish(self, tensors: Mapping[str, np.ndarray], scopes: Mapping[str, str], *, parent_version: int,
                 round_id: int, model_config: Mapping, metrics: Mapping | None = None,
-                extras: Mapping | None = None) -> dict:
+                extras: Mapping | None = None, statistics: Iterable[str] = ()) -> dict:
+        """statistics: tensors that hold the sites' weighted mean of a value rather than trained weights
+        (the manifest marks them, and UpdateLayout.apply never takes a server step on them)."""
         if set(tensors) != set(scopes):
             raise RegistryError("every published tensor needs exactly one scope")
+        statistics = set(statistics)
+        if statistics - set(tensors):
+            raise RegistryError(f"statistics {sorted(statistics - set(tensors))} are not published tensors")
         for name, scope in scopes.items():
             if parse_scope(scope) == PRIVATE:
                 raise RegistryError(f"refusing to publish private tensor {name!r}")
             if not np.all(np.isfinite(tensors[name])):
                 raise RegistryError(f"refusing to publish tensor {name!r}: it holds NaN or Inf")
         data = st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()})
-        specs = [{"name": k, "shape": list(tensors[k].shape), "dtype": str(tensors[k].dtype), "scope": scopes[k]}
-                 for k in sorted(tensors)]
+        specs = [{"name": k, "shape": list(tensors[k].shape), "dtype": str(tensors[k].dtype), "scope": scopes[k],
+                  "statistic": k in statistics} for k in sorted(tensors)]
         staging = self.root / f".staging-{uuid.uuid4().hex}"
         staging.mkdir()
         try:
@@ -138,7 +143,8 @@ def manifest_to_proto(manifest: Mapping):
         sha256=manifest["sha256"], size_bytes=manifest["size_bytes"],
         model_config_json=json.dumps(manifest["model_config"]), metrics_json=json.dumps(manifest.get("metrics", {})),
         created_at=manifest["created_at"],
-        tensors=[common_pb2.TensorSpec(name=t["name"], shape=t["shape"], dtype=t["dtype"], scope=t["scope"])
+        tensors=[common_pb2.TensorSpec(name=t["name"], shape=t["shape"], dtype=t["dtype"], scope=t["scope"],
+                                       statistic=bool(t.get("statistic", False)))
                  for t in manifest["tensors"]],
     )
 
@@ -148,5 +154,6 @@ def manifest_from_proto(msg) -> dict:
         "version": msg.version, "parent_version": msg.parent_version, "round_id": msg.round_id,
         "sha256": msg.sha256, "size_bytes": msg.size_bytes, "model_config": json.loads(msg.model_config_json or "{}"),
         "metrics": json.loads(msg.metrics_json or "{}"), "created_at": msg.created_at,
-        "tensors": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "scope": t.scope} for t in msg.tensors],
+        "tensors": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "scope": t.scope,
+                     "statistic": t.statistic} for t in msg.tensors],
     }
