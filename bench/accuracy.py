@@ -91,6 +91,10 @@ def training_of(cfg: dict) -> str:
     return f"{cfg['rounds']} rounds × {cfg['epochs']} epoch(s), {lr}{step}"
 
 
+def _num(x) -> str:
+    return "–" if x is None else f"{x:.4f}"
+
+
 def write_report(results: list[dict], dataset: str, out: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -109,9 +113,9 @@ def write_report(results: list[dict], dataset: str, out: Path) -> None:
              f"model {fed['personalise_epochs']} epoch(s) on its own data. CTR AUC: held-out items against their "
              f"sampled negatives; CVR AUC: held-out items, converted or not (MovieLens: rating ≥ 4; UserBehavior: "
              f"bought after the view), pooled over all sites' users.", "",
-             "| model | mode | training | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | HR vs centralized "
-             "| personalised HR@10 | CTR AUC | CVR AUC (positives) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| model | mode | training | HR@10 | NDCG@10 | best HR@10 (round) | full HR@10 | full NDCG@10 "
+             "| HR vs centralized | personalised HR@10 | CTR AUC | CVR AUC (positives) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     best_central = {}
     for r in results:
         if r["mode"] == "centralized":
@@ -119,11 +123,13 @@ def write_report(results: list[dict], dataset: str, out: Path) -> None:
     for r in results:
         name, mode, m = r["model"], r["mode"], r["history"][-1]
         c = best_central.get(name)
-        rel = f"{m['hr_at_10'] / c:.3f}" if c else "–"
-        lines.append(f"| {name} | {mode} | {training_of(r['config'])} | {m['hr_at_10']:.4f} | {m['ndcg_at_10']:.4f} | "
-                     f"{m.get('full_hr_at_10', float('nan')):.4f} | {m.get('full_ndcg_at_10', float('nan')):.4f} | {rel} | {m.get('personalised_hr_at_10', float('nan')):.4f} | "
-                     f"{m.get('ctr_auc', float('nan')):.4f} | {m.get('cvr_auc', float('nan')):.4f} "
-                     f"({m.get('cvr_positives', 0)}) |")
+        peak = max(r["history"], key=lambda h: h["hr_at_10"])
+        cells = [name, mode, training_of(r["config"]), _num(m["hr_at_10"]), _num(m["ndcg_at_10"]),
+                 f"{peak['hr_at_10']:.4f} ({peak['round']})", _num(m.get("full_hr_at_10")),
+                 _num(m.get("full_ndcg_at_10")), f"{m['hr_at_10'] / c:.3f}" if c else "–",
+                 _num(m.get("personalised_hr_at_10")), _num(m.get("ctr_auc")),
+                 f"{_num(m.get('cvr_auc'))} ({m.get('cvr_positives', 0)})"]
+        lines.append("| " + " | ".join(cells) + " |")
     if dataset in ANCHORS:
         lines += ["", f"Published anchors, for context: {ANCHORS[dataset]}."]
     lines += ["", f"![learning curves](accuracy_{dataset}.png)"]
@@ -139,8 +145,11 @@ def write_report(results: list[dict], dataset: str, out: Path) -> None:
         ax.set_xlabel("epochs over the data (federated: rounds × local epochs)")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    rows = -(-len(labels) // 2)
+    fig.set_size_inches(10, 4 + 0.22 * rows)
+    fig.tight_layout(rect=(0, 0.22 * rows / (4 + 0.22 * rows) + 0.02, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, frameon=False)
     fig.savefig(out / f"accuracy_{dataset}.png", dpi=120)
 
 
