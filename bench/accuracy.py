@@ -56,6 +56,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.from_json:
         results = [r for f in args.from_json for r in json.loads(f.read_text())]
+        if any("config" not in r for r in results):
+            print("bench.accuracy: --from-json needs results written by this version (each with its 'config')",
+                  file=sys.stderr)
+            return 2
         write_report(results, args.dataset, args.out)
         return 0
     results = []
