@@ -30,7 +30,6 @@ class AggregationRound:
                  secure: bool = False, clip: float = 0.0, stage_deadline_s: float = 120.0, server_lr: float = 1.0):
         self.round_id = round_id
         self.server_lr = server_lr
-        self.base_version = base_version
         self.participants = dict(participants)  # site → sha256 of its upload token
         self.registry = registry
         self.manifest, self.base = registry.load(base_version)
@@ -124,10 +123,8 @@ class AggregationRound:
             for site in included:
                 total += self.received[site]
         tensors = self.layout.apply(self.base, total, self.server_lr)
-        scopes = {t["name"]: t["scope"] for t in self.manifest["tensors"]}
-        manifest = self.registry.publish(
-            tensors, scopes, parent_version=self.base_version, round_id=self.round_id,
-            model_config=self.manifest["model_config"], statistics=self.layout.statistics,
+        manifest = self.registry.publish_successor(
+            self.manifest, tensors, round_id=self.round_id,
             extras={"sites": included, "weights": self.layout.weights_of(total),
                     "secure_aggregation": self.stages is not None, "server_learning_rate": self.server_lr})
         return {"manifest": manifest, "included": included}

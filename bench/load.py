@@ -99,7 +99,7 @@ def process_stats(pid: int) -> dict:
 
 
 def run(n_sites: int, rounds: int, workdir: Path, progress=print, tls: bool = True) -> list[dict]:
-    coord, agg, enroll = (f"127.0.0.1:{P.free_port()}" for _ in range(3))
+    coord, agg, enroll_address = (f"127.0.0.1:{P.free_port()}" for _ in range(3))
     (workdir / "model.json").write_text(json.dumps({"n_items": 200, "dim": 16, "ffn_hidden": 16, "max_seq_len": 10}))
     pki = init_federation(workdir / "pki") if tls else {}
     operator = Transport.from_dir(pki["operator"]) if tls else PLAIN
@@ -110,7 +110,7 @@ def run(n_sites: int, rounds: int, workdir: Path, progress=print, tls: bool = Tr
                                           str(workdir / "registry"), "--aggregator", agg, "--init-model",
                                           str(workdir / "model.json"), "--audit-key", str(workdir / "audit.key"),
                                           "--admin-token-file", str(workdir / "admin.token"),
-                                          "--enroll-listen", enroll, "--ca-dir", str(workdir / "pki" / "ca"),
+                                          "--enroll-listen", enroll_address, "--ca-dir", str(workdir / "pki" / "ca"),
                                           "--log-level", "WARNING", *P.transport_flags(pki.get("coordinator"))],
                      workdir / "coordinator.log")]
     sites = []
@@ -122,7 +122,7 @@ def run(n_sites: int, rounds: int, workdir: Path, progress=print, tls: bool = Tr
         for i in range(n_sites):
             site = f"site-{i:03d}"
             token = json.loads(P.ctl(coord, *ctl, "--json", "enroll", "--site", site).stdout)["enrollment_token"]
-            sites.append(LightSite(site, coord, token, workdir / site, ca_pem, enroll))
+            sites.append(LightSite(site, coord, token, workdir / site, ca_pem, enroll_address))
         for s in sites:
             s.start()
         deadline = time.time() + 120

@@ -71,8 +71,7 @@ def main(argv=None) -> int:
         registry = ModelRegistry(Path(tmp) / "registry")
         config = ModelConfig(n_items=args.n_items, max_seq_len=args.seq_len)
         model = build_model(config)
-        registry.publish(model.shared_state(), model.shared_scopes(), parent_version=0, round_id=0,
-                         model_config=config.to_dict(), statistics=model.shared_statistics())
+        registry.publish(**model.publication(), parent_version=0, round_id=0)
         rows = []
         for threads in [int(x) for x in args.threads.split(",")]:
             address = f"127.0.0.1:{P.free_port()}"

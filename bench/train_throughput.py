@@ -63,8 +63,7 @@ def main(argv=None) -> int:
         config = ModelConfig.from_dict(model_config)
         registry = ModelRegistry(tmp / "registry")
         model = build_model(config, seed=0)
-        registry.publish(model.shared_state(), model.shared_scopes(), parent_version=0, round_id=0,
-                         model_config=config.to_dict(), statistics=model.shared_statistics())
+        registry.publish(**model.publication(), parent_version=0, round_id=0)
         manifest, weights = registry.read_bytes(0)
         trainer = SiteTrainer("site-01", specs[0].folder / "interactions.csv", LocalStore(tmp / "state"), "cpu",
                               args.threads, args.max_targets_per_user)

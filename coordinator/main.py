@@ -32,8 +32,7 @@ def publish_initial_model(registry: ModelRegistry, config_path: Path, seed: int)
 
     config = ModelConfig.from_dict(json.loads(config_path.read_text()))
     model = build_model(config, seed=seed)
-    return registry.publish(model.shared_state(), model.shared_scopes(), parent_version=0, round_id=0,
-                            model_config=config.to_dict(), statistics=model.shared_statistics())
+    return registry.publish(**model.publication(), parent_version=0, round_id=0)
 
 
 def build_parser() -> argparse.ArgumentParser:

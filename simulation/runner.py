@@ -86,8 +86,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
     registry = ModelRegistry(workdir / "registry")
     config = ModelConfig.from_dict(model_config)
     model = build_model(config, seed=cfg.seed)
-    registry.publish(model.shared_state(), model.shared_scopes(), parent_version=0, round_id=0,
-                     model_config=config.to_dict(), statistics=model.shared_statistics())
+    registry.publish(**model.publication(), parent_version=0, round_id=0)
     trainers = [SiteTrainer(s.site_id, s.folder / "interactions.csv", LocalStore(s.folder / "state"), "auto", 0,
                             cfg.max_targets_per_user, 99, cfg.seed, _privacy_for(cfg, k, s.folder / "state"))
                 for k, s in enumerate(specs)]
@@ -115,9 +114,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         else:
             total = sum(vectors.values())
         _, base = registry.load(manifest["version"])
-        scopes = {x["name"]: x["scope"] for x in manifest["tensors"]}
-        new = registry.publish(layout.apply(base, total, cfg.server_lr), scopes, parent_version=manifest["version"], round_id=r,
-                               model_config=manifest["model_config"], statistics=layout.statistics)
+        new = registry.publish_successor(manifest, layout.apply(base, total, cfg.server_lr), round_id=r)
         _, new_weights = registry.read_bytes(new["version"])
         tune = cpb.TrainConfig(epochs=cfg.personalise_epochs, learning_rate=cfg.lr, batch_size=cfg.batch_size,
                                negatives=cfg.negatives, seed=cfg.seed + r)

@@ -131,8 +131,7 @@ def test_a_site_trains_with_dp_sgd_and_its_update_is_not_clipped_as_a_whole(tmp_
     registry = ModelRegistry(tmp_path / "registry")
     config = ModelConfig.from_dict(model_config)
     model = build_model(config, seed=0)
-    registry.publish(model.shared_state(), model.shared_scopes(), parent_version=0, round_id=0,
-                     model_config=config.to_dict(), statistics=model.shared_statistics())
+    registry.publish(**model.publication(), parent_version=0, round_id=0)
     manifest, weights = registry.read_bytes(0)
     state = specs[0].folder / "state"
     privacy = SitePrivacy(state, clip_norm=1.0, epsilon_budget=4.0, delta=1e-5, planned_rounds=2, unit="record")

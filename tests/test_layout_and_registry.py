@@ -41,13 +41,17 @@ def test_statistics_marked_in_the_manifest_take_no_server_step(tmp_path):
     manifest = manifest_from_proto(manifest_to_proto(manifest))
     assert {t["name"]: t["statistic"] for t in manifest["tensors"]} == {"mean": True, "w": False}
     layout = UpdateLayout.from_manifest(manifest)
-    assert layout.statistics == {"mean"}
+    assert {s.name for s in layout.slots if s.statistic} == {"mean"}
     sites = [({"w": np.full(3, d, np.float32), "mean": np.full(2, m, np.float32)}, {"global": n})
              for d, m, n in ((1.0, 4.0, 1.0), (3.0, 8.0, 3.0))]
     total = sum(layout.pack(d, w).astype(np.float64) for d, w in sites)
     out = layout.apply(base, total, server_lr=2.0)
     np.testing.assert_allclose(out["w"], 1 + 2.0 * (1 * 1 + 3 * 3) / 4)   # a trained tensor takes η
     np.testing.assert_allclose(out["mean"], (1 * 4 + 3 * 8) / 4)          # a statistic is the weighted mean
+    # the next version keeps the base's declarations and names it as parent
+    successor = reg.publish_successor(manifest, out, round_id=1)
+    assert successor["parent_version"] == manifest["version"] and successor["tensors"] == [
+        {**t, "shape": list(t["shape"])} for t in manifest["tensors"]]
     with pytest.raises(RegistryError, match="not published"):
         reg.publish(base, {"w": "global", "mean": "global"}, parent_version=1, round_id=1, model_config={},
                     statistics={"interest.mean"})

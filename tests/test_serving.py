@@ -59,8 +59,7 @@ def serving(tmp_path, redis_url):
     registry = ModelRegistry(tmp_path / "registry")
     config = ModelConfig(n_items=N_ITEMS, dim=16, ffn_hidden=16, max_seq_len=10)
     model = build_model(config, seed=1)
-    registry.publish(model.shared_state(), model.shared_scopes(), parent_version=0, round_id=0,
-                     model_config=config.to_dict(), statistics=model.shared_statistics())
+    registry.publish(**model.publication(), parent_version=0, round_id=0)
     args = build_parser().parse_args(["--listen", "127.0.0.1:0", "--registry", str(registry.root), "--redis-url",
                                       redis_url, "--max-seq-len", "10", "--poll-s", "3600", "--insecure"])
     server = build_server(args)
@@ -125,8 +124,7 @@ def test_hot_swap_under_load_fails_no_request(serving):
     [t.start() for t in threads]
     for seed in (2, 3):
         model = build_model(config, seed=seed)
-        registry.publish(model.shared_state(), model.shared_scopes(), parent_version=registry.latest_version(),
-                         round_id=seed, model_config=config.to_dict(), statistics=model.shared_statistics())
+        registry.publish(**model.publication(), parent_version=registry.latest_version(), round_id=seed)
         assert server.holder.refresh()
         threading.Event().wait(0.3)
     stop.set()
@@ -139,8 +137,7 @@ def test_hot_swap_under_load_fails_no_request(serving):
 def test_a_corrupted_new_version_is_not_swapped_in(serving):
     stub, server, registry, config = serving
     model = build_model(config, seed=5)
-    m = registry.publish(model.shared_state(), model.shared_scopes(), parent_version=1, round_id=1,
-                         model_config=config.to_dict(), statistics=model.shared_statistics())
+    m = registry.publish(**model.publication(), parent_version=1, round_id=1)
     path = registry.root / f"v{m['version']:06d}" / "model.safetensors"
     path.write_bytes(path.read_bytes()[:-4] + b"\0\0\0\0")
     assert not server.holder.refresh()

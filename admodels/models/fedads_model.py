@@ -100,6 +100,12 @@ class FedAdsModel(nn.Module):
     def shared_statistics(self) -> set[str]:
         return statistic_parameters(self)
 
+    def publication(self) -> dict:
+        """What ModelRegistry.publish needs of this model (tensors, scopes, statistics, config), so that no
+        publisher can leave one of the declarations out."""
+        return {"tensors": self.shared_state(), "scopes": self.shared_scopes(),
+                "statistics": self.shared_statistics(), "model_config": self.config.to_dict()}
+
     def encode(self, seq: torch.Tensor, users: torch.Tensor | None, private: PrivateUserState | None):
         """seq (B, L) item ids left-padded with 0 → hidden (B, L, D), pad mask, user vector (B, D), gate (B, G)."""
         if not self.config.use_private:

@@ -53,7 +53,6 @@ class UpdateLayout:
             offset += size
             scopes.add(scope)
         self.slots: list[TensorSlot] = slots
-        self.statistics: frozenset[str] = frozenset(s.name for s in slots if s.statistic)
         self.scopes: list[str] = [GLOBAL] + sorted((s for s in scopes if s != GLOBAL), key=lambda s: int(s[6:]))
         self.weight_offset = offset
         self.length = offset + len(self.scopes)

@@ -125,6 +125,14 @@ class ModelRegistry:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    def publish_successor(self, base: Mapping, tensors: Mapping[str, np.ndarray], *, round_id: int,
+                          extras: Mapping | None = None) -> dict:
+        """Publish tensors as the next version of the model `base` describes: same scopes, statistics and
+        model config, with base as the parent."""
+        return self.publish(tensors, {t["name"]: t["scope"] for t in base["tensors"]},
+                            parent_version=base["version"], round_id=round_id, model_config=base["model_config"],
+                            extras=extras, statistics=(t["name"] for t in base["tensors"] if t.get("statistic")))
+
     def set_metrics(self, version: int, metrics: Mapping) -> dict:
         """Attach evaluation metrics to a version (weights untouched; manifest replaced atomically)."""
         manifest = self.manifest(version)
