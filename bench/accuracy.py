@@ -45,6 +45,11 @@ def main(argv=None) -> int:
     ap.add_argument("--central-epochs", type=int, default=1, help="epochs per round of the centralized runs")
     ap.add_argument("--server-lr", type=float, default=1.0, help="global step η of the federated runs")
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--batch-size", type=int, default=256, help="local minibatch size (every run)")
+    ap.add_argument("--negatives", type=int, default=4, help="sampled negatives per training target (every run)")
+    ap.add_argument("--private-lr-scale", type=float, default=1.0,
+                    help="learning rate of the private parameters as a multiple of --lr (every run)")
+    ap.add_argument("--prox-mu", type=float, default=0.0, help="FedProx μ of the federated runs' local objective")
     ap.add_argument("--final-lr", type=float, default=0.0,
                     help="> 0: cosine decay of the local learning rate from --lr to this by the last round")
     ap.add_argument("--modes", default="centralized,federated")
@@ -72,6 +77,9 @@ def main(argv=None) -> int:
                             personalise_epochs=args.personalise_epochs if mode == "federated" else 0,
                             epochs=args.epochs if mode == "federated" else args.central_epochs,
                             lr=args.lr, final_lr=args.final_lr, full_ranking=not args.no_full_ranking,
+                            batch_size=args.batch_size, negatives=args.negatives,
+                            prox_mu=args.prox_mu if mode == "federated" else 0.0,
+                            private_lr_scale=args.private_lr_scale,
                             server_lr=args.server_lr if mode == "federated" else 1.0)
             with tempfile.TemporaryDirectory() as tmp:
                 history = run(cfg, Path(tmp) / "sim")
@@ -92,7 +100,12 @@ def training_of(cfg: dict) -> str:
     """One line of how a run trained, from its stored SimConfig."""
     lr = f"lr {cfg['lr']:g}" + (f"→{cfg['final_lr']:g} (cosine)" if cfg.get("final_lr", 0) > 0 else "")
     step = f", η {cfg['server_lr']:g}" if cfg.get("server_lr", 1.0) != 1.0 else ""
-    return f"{cfg['rounds']} rounds × {cfg['epochs']} epoch(s), {lr}{step}"
+    # Only what differs from the defaults, so older rows read as before.
+    extra = "".join(f", {label} {cfg[key]}" for key, label, default in
+                    (("batch_size", "batch", 256), ("negatives", "negatives", 4), ("prox_mu", "μ", 0.0),
+                     ("private_lr_scale", "private lr ×", 1.0))
+                    if cfg.get(key, default) != default)
+    return f"{cfg['rounds']} rounds × {cfg['epochs']} epoch(s), {lr}{step}{extra}"
 
 
 def _num(x) -> str:

@@ -110,7 +110,8 @@ class SiteTrainer:
         settings = TrainSettings(epochs=train_cfg.epochs, lr=train_cfg.learning_rate, batch_size=train_cfg.batch_size,
                                  negatives=train_cfg.negatives, prox_mu=train_cfg.prox_mu,
                                  seed=train_cfg.seed + self.private_seed,
-                                 max_targets_per_user=self.max_targets_per_user)
+                                 max_targets_per_user=self.max_targets_per_user,
+                                 private_lr_scale=train_cfg.private_lr_scale or 1.0)
         step_factory = LocalStep
         if self.privacy.record_level:
             self.privacy.configure_records(len(epoch_targets(data, settings.max_targets_per_user)),
@@ -165,7 +166,8 @@ class SiteTrainer:
             settings = TrainSettings(epochs=tune_cfg.epochs, lr=tune_cfg.learning_rate or 1e-3,
                                      batch_size=tune_cfg.batch_size or 256, negatives=tune_cfg.negatives or 4,
                                      seed=tune_cfg.seed + self.private_seed + 1,
-                                     max_targets_per_user=self.max_targets_per_user)
+                                     max_targets_per_user=self.max_targets_per_user,
+                                     private_lr_scale=tune_cfg.private_lr_scale or 1.0)
             train_local(model, private, data, settings, self.device)
             self.store.save_personalised(model.shared_state(), manifest["version"])
             tuned = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed,

@@ -227,7 +227,8 @@ class RoundManager:
         train = cpb.TrainConfig(epochs=settings.epochs, learning_rate=settings.learning_rate,
                                 batch_size=settings.batch_size, prox_mu=settings.prox_mu,
                                 negatives=settings.negatives, seed=settings.seed, weighting=settings.weighting,
-                                interest_beta=settings.interest_beta, personalise_epochs=settings.personalise_epochs)
+                                interest_beta=settings.interest_beta, personalise_epochs=settings.personalise_epochs,
+                                private_lr_scale=settings.private_lr_scale)
         for site, token in tokens.items():
             self.hub.assign(site, cpb.RoundTask(round_id=round_id, kind=cpb.TASK_KIND_TRAIN,
                                                 model_version=rnd["base_version"],
@@ -264,7 +265,8 @@ class RoundManager:
     def _eval_stage(self, round_id: int, settings: RoundSettings, manifest: dict) -> None:
         tune = cpb.TrainConfig(epochs=settings.personalise_epochs, learning_rate=settings.learning_rate,
                                batch_size=settings.batch_size, negatives=settings.negatives, seed=settings.seed,
-                               personalise_epochs=settings.personalise_epochs)
+                               personalise_epochs=settings.personalise_epochs,
+                               private_lr_scale=settings.private_lr_scale)
         deadline = time.time() + settings.eval_deadline_s
         stage_id = self.store.open_stage(round_id, "evaluate", deadline)
         sites = [p["site_id"] for p in self._participants(round_id) if p["state"] == "UPLOADED"]

@@ -39,6 +39,7 @@ class SimConfig:
     batch_size: int = 256
     negatives: int = 4
     prox_mu: float = 0.0
+    private_lr_scale: float = 1.0                       # the private parameters' lr as a multiple of lr
     max_users: int = 0
     max_targets_per_user: int = 40
     weighting: str = "samples"
@@ -96,7 +97,8 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         manifest, weights = registry.read_bytes(0)
         train = cpb.TrainConfig(epochs=cfg.epochs, learning_rate=round_lr(cfg, r), batch_size=cfg.batch_size,
                                 negatives=cfg.negatives, prox_mu=cfg.prox_mu, seed=cfg.seed + r,
-                                weighting=cfg.weighting, interest_beta=cfg.interest_beta)
+                                weighting=cfg.weighting, interest_beta=cfg.interest_beta,
+                                private_lr_scale=cfg.private_lr_scale)
         vectors, privacy, refused = {}, {}, []
         for t in trainers:
             try:
@@ -117,7 +119,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         new = registry.publish_successor(manifest, layout.apply(base, total, cfg.server_lr), round_id=r)
         _, new_weights = registry.read_bytes(new["version"])
         tune = cpb.TrainConfig(epochs=cfg.personalise_epochs, learning_rate=cfg.lr, batch_size=cfg.batch_size,
-                               negatives=cfg.negatives, seed=cfg.seed + r)
+                               negatives=cfg.negatives, seed=cfg.seed + r, private_lr_scale=cfg.private_lr_scale)
         full = cfg.full_ranking and r == cfg.rounds
         per_site = [t.evaluate(new, new_weights, tune if cfg.personalise_epochs else None, full, auc_inputs=True)
                     for t in trainers]

@@ -88,6 +88,8 @@ def test_start_round_refusals_leave_no_round_behind(services):
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "0 sites online" in details
     code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(learning_rate=-1))))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "learning rate" in details
+    code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(private_lr_scale=-1))))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "private lr scale" in details
     code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(sites=1, min_sites=2))))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "min-sites" in details
     assert list(admin.ListRounds(pb.ListRoundsRequest()).rounds) == []

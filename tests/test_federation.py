@@ -28,9 +28,11 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
     registry = ModelRegistry(fed.registry)
     sent_vectors, masked_uploads = [], []
     for r, eta in ((1, 1.0), (2, 1.5)):  # round 2 takes a larger global step (server learning rate η)
+        scale = ("--private-lr-scale", "0.5") if r == 2 else ()
         info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--seed", str(r),
-                                  "--server-lr", str(eta)).stdout)
+                                  "--server-lr", str(eta), *scale).stdout)
         assert info["state"] == "COMPLETED", info
+        assert info["config"]["private_lr_scale"] == (0.5 if r == 2 else 0.1)
         assert {p["state"] for p in info["participants"]} == {"EVALUATED"}
         assert 0.0 <= info["metrics"]["hr_at_10"] <= 1.0 and info["metrics"]["num_users"] > 0
 

@@ -4,6 +4,7 @@ import torch
 
 from admodels.models.fedads_model import FedAdsModel, ModelConfig, PrivateUserState
 from admodels.scopes import parameter_scopes
+from admodels.training import LocalStep, TrainSettings
 
 
 def test_every_parameter_has_exactly_one_declared_scope():
@@ -62,3 +63,22 @@ def test_din_factorised_first_layer_equals_the_plain_mlp():
     scores = att.mlp(torch.cat([k, q, k - q, k * q], dim=-1)).squeeze(-1).masked_fill(pad.unsqueeze(1), float("-inf"))
     expected = torch.einsum("bcl,bld->bcd", torch.softmax(scores, -1), keys)
     assert torch.allclose(att(keys, pad, query), expected, atol=1e-5)
+
+
+def test_private_parameters_step_at_their_own_scaled_rate():
+    """Adam's first step moves every coordinate with a gradient by about lr (times its group's scale), so one
+    step shows which rate each kind of parameter trained at."""
+    torch.manual_seed(0)
+    config = ModelConfig(n_items=30, dim=8, ffn_hidden=16, max_seq_len=6, dropout=0.0)
+    model, private = FedAdsModel(config), PrivateUserState(config, n_users=3)
+    before_shared = {n: p.detach().clone() for n, p in model.named_parameters()}
+    before_private = {n: p.detach().clone() for n, p in private.named_parameters()}
+    settings = TrainSettings(lr=0.01, private_lr_scale=0.1)
+    seq = torch.randint(1, 31, (4, 6))
+    cands = torch.randint(1, 31, (4, 5))
+    LocalStep(model, private, settings).step(seq, torch.tensor([0, 1, 2, 0]), cands, torch.tensor([5., 3., 4., 1.]))
+    shared_moves = torch.cat([(p.detach() - before_shared[n]).abs().flatten() for n, p in model.named_parameters()])
+    private_moves = torch.cat([(p.detach() - before_private[n]).abs().flatten()
+                               for n, p in private.named_parameters()])
+    assert 0.009 < shared_moves.max() <= 0.0101
+    assert 0.0009 < private_moves.max() <= 0.00101

@@ -49,7 +49,8 @@ class DPSGDStep:
         self.dp_opt = DPOptimizer(torch.optim.Adam(list(self.shared.values()), lr=settings.lr),
                                   noise_multiplier=noise_multiplier, max_grad_norm=clip_norm,
                                   expected_batch_size=1, loss_reduction="mean", generator=generator)
-        self.private_opt = torch.optim.Adam(list(self.private.values()), lr=settings.lr) if self.private else None
+        self.private_opt = (torch.optim.Adam(list(self.private.values()), lr=settings.lr * settings.private_lr_scale)
+                            if self.private else None)
 
         def one_loss(shared, private, seq, cands, users, rating):
             out = functional_call(self.wrapped, {**shared, **private}, (seq[None], cands[None], users[None]))
