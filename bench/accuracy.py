@@ -152,12 +152,15 @@ def write_report(results: list[dict], dataset: str, out: Path) -> None:
     lines += ["", f"![learning curves](accuracy_{dataset}.png)"]
     (out / f"accuracy_{dataset}.md").write_text("\n".join(lines) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for r in results:
+    # Up to 20 distinct colours: the default cycle repeats after 10 and made rows indistinguishable.
+    colours = plt.get_cmap("tab20").colors
+    for i, r in enumerate(results):
         xs = [h["round"] * r["config"]["epochs"] for h in r["history"]]  # passes over the data: comparable work
         style = "-" if r["mode"] == "federated" else "--"
         label = f"{r['model']} {r['mode']}, {training_of(r['config'])}"
-        axes[0].plot(xs, [h["hr_at_10"] for h in r["history"]], style, label=label)
-        axes[1].plot(xs, [h["ndcg_at_10"] for h in r["history"]], style, label=label)
+        colour = colours[i % len(colours)]
+        axes[0].plot(xs, [h["hr_at_10"] for h in r["history"]], style, label=label, color=colour)
+        axes[1].plot(xs, [h["ndcg_at_10"] for h in r["history"]], style, label=label, color=colour)
     for ax, name in zip(axes, ("HR@10", "NDCG@10")):
         ax.set_xlabel("epochs over the data (federated: rounds × local epochs)")
         ax.set_ylabel(name)
