@@ -24,6 +24,7 @@ MODELS = {
     "mrff": {"use_din": False},
     "full": {},
 }
+TARGETS_PER_USER = 30
 ANCHORS = {"ml-1m": "PFedRec (federated, ML-1M, 99 negatives): HR@10 0.733, NDCG@10 0.444; "
                     "SASRec+ (centralized, full ranking, full ML-1M): HR@10 0.315, NDCG@10 0.182"}
 
@@ -39,7 +40,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--central-rounds", type=int, default=0, help="rounds of the centralized runs (default: --rounds)")
     ap.add_argument("--max-users", type=int, default=0)
-    ap.add_argument("--max-targets-per-user", type=int, default=30)
+    ap.add_argument("--max-targets-per-user", type=int, default=TARGETS_PER_USER,
+                    help="train on each user's most recent N targets per epoch (0: all)")
     ap.add_argument("--personalise-epochs", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=1, help="local epochs per round of the federated runs")
     ap.add_argument("--central-epochs", type=int, default=1, help="epochs per round of the centralized runs")
@@ -105,6 +107,9 @@ def training_of(cfg: dict) -> str:
                     (("batch_size", "batch", 256), ("negatives", "negatives", 4), ("prox_mu", "μ", 0.0),
                      ("private_lr_scale", "private lr ×", 1.0))
                     if cfg.get(key, default) != default)
+    targets = cfg.get("max_targets_per_user", TARGETS_PER_USER)
+    if targets != TARGETS_PER_USER:
+        extra += ", all targets" if targets == 0 else f", {targets} targets/user"
     return f"{cfg['rounds']} rounds × {cfg['epochs']} epoch(s), {lr}{step}{extra}"
 
 
@@ -123,9 +128,9 @@ def write_report(results: list[dict], dataset: str, out: Path) -> None:
     fed = next((r["config"] for r in results if r["mode"] == "federated"), cfg)
     lines = [f"# Accuracy on {dataset}", "",
              f"Leave-one-out, 99 sampled negatives (seeded), {fed['sites']} sites split by {fed['partition']} "
-             f"(centralized: one site, same code), at most {cfg['max_targets_per_user']} training targets per user "
-             f"per epoch; each row says how it trained, and HR vs centralized compares it with the best "
-             f"centralized run of the same model. Full: the held-out item ranked "
+             f"(centralized: one site, same code), each user's {TARGETS_PER_USER} most recent training targets "
+             f"per epoch unless the row says otherwise; each row says how it trained, and HR vs centralized "
+             f"compares it with the best centralized run of the same model. Full: the held-out item ranked "
              f"against every item the user had not seen. Personalised: each site fine-tunes the final global "
              f"model {fed['personalise_epochs']} epoch(s) on its own data. CTR AUC: held-out items against their "
              f"sampled negatives; CVR AUC: held-out items, converted or not (MovieLens: rating ≥ 4; UserBehavior: "
