@@ -24,7 +24,7 @@ DELTA = 1e-5
 def sim(args, **kw) -> list[dict]:
     base = dict(dataset=args.dataset, sites=args.sites, rounds=args.rounds, max_users=args.max_users,
                 max_targets_per_user=args.max_targets_per_user, partition="zip_region", batch_size=args.batch_size,
-                lr=args.lr)
+                lr=args.lr, final_lr=args.final_lr, private_lr_scale=args.private_lr_scale)
     base.update(kw)
     with tempfile.TemporaryDirectory() as tmp:
         return run(SimConfig(**base), Path(tmp) / "sim", progress=False)
@@ -43,17 +43,27 @@ def main(argv=None) -> int:
     ap.add_argument("--sites", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--max-users", type=int, default=0)
-    ap.add_argument("--max-targets-per-user", type=int, default=20)
+    ap.add_argument("--max-targets-per-user", type=int, default=20, help="each user's most recent N training "
+                                                                         "records per epoch (0: all)")
     ap.add_argument("--unit", default="site", choices=["site", "record"], help="what DP protects (docs/privacy.md)")
     ap.add_argument("--clip", type=float, default=1.0, help="clip norm C of a site's update (site) or a record's "
                                                             "gradient (record)")
     ap.add_argument("--batch-size", type=int, default=256, help="local batch (record: expected Poisson batch)")
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--final-lr", type=float, default=0.0, help="> 0: cosine decay of the local rate to this")
+    ap.add_argument("--private-lr-scale", type=float, default=1.0,
+                    help="learning rate of the on-site private parameters as a multiple of --lr")
     ap.add_argument("--sweeps", default="epsilon,alpha,weighting", help="which sweeps to run")
     ap.add_argument("--epsilons", default="1,2,4,8,inf")
     ap.add_argument("--alphas", default="0.1,0.5,1,10")
     ap.add_argument("--out", type=Path, default=Path("reports"))
+    ap.add_argument("--name", default="", help="report file stem (default: privacy or privacy_<unit>)")
+    ap.add_argument("--from-json", type=Path, nargs="+", default=[],
+                    help="train nothing: write one report from stored results of the same settings (e.g. sweeps "
+                         "run in parallel); the settings are the first file's")
     args = ap.parse_args(argv)
+    if args.from_json:
+        return report_from_json(args, defaults=ap.parse_args([]))
     out = {"settings": vars(args) | {"out": str(args.out)}, "epsilon": [], "alpha": [], "weighting": []}
     sweeps = args.sweeps.split(",")
     for e in [float(x) for x in args.epsilons.split(",")]:
@@ -75,13 +85,25 @@ def main(argv=None) -> int:
     return 0
 
 
+def report_from_json(args, defaults: argparse.Namespace) -> int:
+    stored = [json.loads(p.read_text()) for p in args.from_json]
+    # Files from before a flag existed ran at that flag's default.
+    settings = argparse.Namespace(**(vars(defaults) | stored[0]["settings"] | {"out": args.out, "name": args.name}))
+    out = {"settings": vars(settings) | {"out": str(args.out)}}
+    for sweep, key in (("epsilon", "epsilon"), ("alpha", "alpha"), ("weighting", "weighting")):
+        rows = {r[key]: r for s in stored for r in s[sweep]}  # a later file's run of the same point wins
+        out[sweep] = list(rows.values()) if sweep == "weighting" else sorted(rows.values(), key=lambda r: r[key])
+    write_report(out, settings)
+    return 0
+
+
 def write_report(out: dict, args) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     args.out.mkdir(parents=True, exist_ok=True)
-    name = "privacy" if args.unit == "site" else f"privacy_{args.unit}"
+    name = args.name or ("privacy" if args.unit == "site" else f"privacy_{args.unit}")
     (args.out / f"{name}.json").write_text(json.dumps(out, indent=1, default=str))
     non_private = next(r for r in out["epsilon"] if r["epsilon"] == float("inf"))["history"][-1]
     unit_note = ("Site-level DP puts noise of norm ≈ σ·C·√d on each site's d-dimensional update while the signal "
@@ -90,8 +112,14 @@ def write_report(out: dict, args) -> None:
                  f"Record-level DP-SGD: each step clips every record's gradient to C and adds N(0, σ²C²) to the "
                  f"sum over a Poisson sample (expected batch {args.batch_size}); it protects one interaction, "
                  f"not a site, and its noise on the mean gradient is σC/batch per coordinate")
+    records = f"{args.max_targets_per_user} most recent" if args.max_targets_per_user else "all"
+    users = f", the first {args.max_users} users" if args.max_users else ""
+    lr = f"{args.lr:g}" + (f"→{args.final_lr:g} (cosine)" if args.final_lr > 0 else "")
+    schedule = (f"{records} training records per user, batch {args.batch_size}, lr {lr}, private parameters' lr "
+                f"× {args.private_lr_scale:g}{users}")
     lines = [f"# Privacy benchmark ({args.unit}-level DP)", "",
-             f"{args.dataset}, {args.sites} sites, {args.rounds} rounds, {args.unit}-level DP (clip C={args.clip}, "
+             f"{args.dataset}, {args.sites} sites, {args.rounds} rounds of one local epoch ({schedule}), "
+             f"{args.unit}-level DP (clip C={args.clip}, "
              f"δ={DELTA}), ε over the whole training; leave-one-out with 99 sampled negatives "
              f"(a random ranking scores HR@10 = 0.10). {unit_note}; see docs/privacy.md.", "",
              "## Accuracy against ε", "", "| ε | HR@10 | NDCG@10 | HR relative to non-private |", "|---|---|---|---|"]
