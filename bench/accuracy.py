@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from admodels.data.datasets import NAMES
-from simulation.runner import SimConfig, run
+from simulation.runner import SimConfig, lr_schedule_label, run
 
 MODELS = {
     "sasrec": {"use_din": False, "use_groups": False, "use_private": False},
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
 
 def training_of(cfg: dict) -> str:
     """One line of how a run trained, from its stored SimConfig."""
-    lr = f"lr {cfg['lr']:g}" + (f"→{cfg['final_lr']:g} (cosine)" if cfg.get("final_lr", 0) > 0 else "")
+    lr = lr_schedule_label(cfg["lr"], cfg.get("final_lr", 0.0))
     step = f", η {cfg['server_lr']:g}" if cfg.get("server_lr", 1.0) != 1.0 else ""
     # Only what differs from the defaults, so older rows read as before.
     extra = "".join(f", {label} {cfg[key]}" for key, label, default in

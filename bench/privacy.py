@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from simulation.runner import SimConfig, run
+from simulation.runner import SimConfig, lr_schedule_label, run
 
 DELTA = 1e-5
 
@@ -114,9 +114,9 @@ def write_report(out: dict, args) -> None:
                  f"not a site, and its noise on the mean gradient is σC/batch per coordinate")
     records = f"{args.max_targets_per_user} most recent" if args.max_targets_per_user else "all"
     users = f", the first {args.max_users} users" if args.max_users else ""
-    lr = f"{args.lr:g}" + (f"→{args.final_lr:g} (cosine)" if args.final_lr > 0 else "")
-    schedule = (f"{records} training records per user, batch {args.batch_size}, lr {lr}, private parameters' lr "
-                f"× {args.private_lr_scale:g}{users}")
+    schedule = (f"{records} training records per user, batch {args.batch_size}, "
+                f"{lr_schedule_label(args.lr, args.final_lr)}, private parameters' lr × "
+                f"{args.private_lr_scale:g}{users}")
     lines = [f"# Privacy benchmark ({args.unit}-level DP)", "",
              f"{args.dataset}, {args.sites} sites, {args.rounds} rounds of one local epoch ({schedule}), "
              f"{args.unit}-level DP (clip C={args.clip}, "

@@ -60,6 +60,11 @@ def _privacy_for(cfg: SimConfig, k: int, state: Path) -> SitePrivacy:
     return SitePrivacy(state, **kwargs)
 
 
+def lr_schedule_label(lr: float, final_lr: float = 0.0) -> str:
+    """How round_lr schedules a run's rate, as reports print it."""
+    return f"lr {lr:g}" + (f"→{final_lr:g} (cosine)" if final_lr > 0 else "")
+
+
 def round_lr(cfg: SimConfig, r: int) -> float:
     """The local learning rate of round r (1-based): constant, or cosine from lr to final_lr by the last round."""
     if cfg.final_lr <= 0 or cfg.rounds <= 1:
