@@ -105,7 +105,8 @@ def write_report(out: dict, args) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     name = args.name or ("privacy" if args.unit == "site" else f"privacy_{args.unit}")
     (args.out / f"{name}.json").write_text(json.dumps(out, indent=1, default=str))
-    non_private = next(r for r in out["epsilon"] if r["epsilon"] == float("inf"))["history"][-1]
+    # A sweep run in parallel may lack the non-private run; its report then leaves the ratio blank.
+    non_private = next((r["history"][-1] for r in out["epsilon"] if r["epsilon"] == float("inf")), None)
     unit_note = ("Site-level DP puts noise of norm ≈ σ·C·√d on each site's d-dimensional update while the signal "
                  "is at most C, so with few sites the signal-to-noise ratio is about n/(σ·√d)"
                  if args.unit == "site" else
@@ -125,8 +126,8 @@ def write_report(out: dict, args) -> None:
              "## Accuracy against ε", "", "| ε | HR@10 | NDCG@10 | HR relative to non-private |", "|---|---|---|---|"]
     for r in out["epsilon"]:
         last = r["history"][-1]
-        lines.append(f"| {r['epsilon']} | {last['hr_at_10']:.4f} | {last['ndcg_at_10']:.4f} | "
-                     f"{last['hr_at_10'] / non_private['hr_at_10']:.3f} |")
+        ratio = f"{last['hr_at_10'] / non_private['hr_at_10']:.3f}" if non_private else "–"
+        lines.append(f"| {r['epsilon']} | {last['hr_at_10']:.4f} | {last['ndcg_at_10']:.4f} | {ratio} |")
     if out["alpha"]:
         lines += ["", "## Against non-IID degree (Dirichlet α over occupation, ε = 8)", "",
                   "| α | HR@10 | NDCG@10 |", "|---|---|---|"]

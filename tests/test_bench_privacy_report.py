@@ -31,3 +31,12 @@ def test_parallel_sweeps_merge_into_one_report(tmp_path):
     assert (out / "merged.png").stat().st_size > 0
     assert [r["epsilon"] for r in json.loads((out / "merged.json").read_text())["epsilon"]] == [2.0, 8.0,
                                                                                                float("inf")]
+
+
+def test_a_sweep_without_the_non_private_run_still_reports(tmp_path):
+    """A parallel sweep holds no ε = ∞ run: its report is written, with the ratio left blank."""
+    settings = {"dataset": "ml-100k", "sites": 8, "rounds": 2, "unit": "record"}
+    path = tmp_path / "eps4.json"
+    path.write_text(json.dumps({"settings": settings, "epsilon": [_run(4.0, 0.24)], "alpha": [], "weighting": []}))
+    assert main(["--from-json", str(path), "--out", str(tmp_path), "--name", "eps4"]) == 0
+    assert "| 4.0 | 0.2400 | 0.1200 | – |" in (tmp_path / "eps4.md").read_text()
