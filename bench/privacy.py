@@ -77,7 +77,9 @@ def main(argv=None) -> int:
         print(f"alpha={a}: HR@10 {h[-1]['hr_at_10']:.4f} NDCG@10 {h[-1]['ndcg_at_10']:.4f}", flush=True)
     # Heterogeneous noise: half the sites hold a 4× larger budget (less noise) than the others.
     hetero = [dp(2.0, args), dp(8.0, args)]
-    for weighting in ("samples", "noise", "interest", "interest,noise") if "weighting" in sweeps else ():
+    # Record-level DP does not release a site's interest embedding, so interest weighting is site level only.
+    weightings = ("samples", "noise") if args.unit == "record" else ("samples", "noise", "interest", "interest,noise")
+    for weighting in weightings if "weighting" in sweeps else ():
         h = sim(args, dp=hetero, weighting=weighting)
         out["weighting"].append({"weighting": weighting, "history": h})
         print(f"weighting={weighting}: HR@10 {h[-1]['hr_at_10']:.4f} NDCG@10 {h[-1]['ndcg_at_10']:.4f}", flush=True)

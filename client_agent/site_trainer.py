@@ -49,6 +49,10 @@ def aggregation_factor(weighting: str, privacy: SitePrivacy, score: float = 0.0)
                 raise ValueError("noise weighting needs differential privacy on this site (set dp_clip_norm)")
             factor /= privacy.noise_std ** 2
         elif scheme == "interest":
+            if privacy.record_level:
+                # u_i is a statistic of the site's records that DP-SGD does not cover.
+                raise ValueError("interest weighting releases the site's interest embedding, which record-level "
+                                 "DP does not protect; use samples or noise weighting with dp_unit record")
             factor *= float(np.exp(score))
         elif scheme != "samples":
             raise ValueError(f"unknown weighting scheme {scheme!r}")
@@ -119,9 +123,11 @@ class SiteTrainer:
             step_factory = partial(DPSGDStep, noise_multiplier=self.privacy.noise_multiplier,
                                    clip_norm=self.privacy.clip_norm, sample_rate=self.privacy.sampling_rate)
         epsilon_after = self.privacy.check() if self.privacy.enabled else 0.0  # refuse before training
+        u_bar = model.interest.mean.detach().cpu().numpy()
         # u_i from the received model, so that it is comparable with the ū published with that model.
-        u = self.site_interest(model, data)
-        score = interest_score(u, model.interest.mean.detach().cpu().numpy(), train_cfg.interest_beta or 1.0)
+        # Under record-level DP it is not computed: it would leave the site unnoised (ū stays as received).
+        u = u_bar.copy() if self.privacy.record_level else self.site_interest(model, data)
+        score = 0.0 if self.privacy.record_level else interest_score(u, u_bar, train_cfg.interest_beta or 1.0)
         factor = aggregation_factor(train_cfg.weighting or "samples", self.privacy, score)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
         base = model.shared_state()

@@ -60,43 +60,56 @@ def test_per_record_gradients_equal_one_backward_per_record(small):
         torch.testing.assert_close(g_private["private.user_emb"][i], private.user_emb.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_the_released_gradient_is_the_mean_of_records_clipped_to_c(small):
-    """σ = 0 isolates clipping: opacus's DPOptimizer must hand the optimiser Σ clip_C(g_i) / E[batch]."""
+def _sgd_step(small, sigma: float, clip: float, batch: int, seed: int = 7) -> DPSGDStep:
+    """A DPSGDStep over shared and private parameters whose inner optimiser is plain SGD at lr 1, so a
+    parameter's move is exactly the gradient opacus releases to the optimiser."""
     data, config = small
-    model = build_model(config, seed=1)
-    settings = TrainSettings(lr=1.0)
+    model, private = build_model(config, seed=1), PrivateUserState(config, data.n_users, seed=2)
+    step = DPSGDStep(model, private, TrainSettings(lr=1.0), noise_multiplier=sigma, clip_norm=clip, sample_rate=0.5,
+                     generator=torch.Generator().manual_seed(seed))
+    step.dp_opt.original_optimizer = torch.optim.SGD([*step.shared.values(), *step.private.values()], lr=1.0)
+    step.expected_batch = step.dp_opt.expected_batch_size = batch
+    return step
+
+
+def test_the_released_gradient_is_the_mean_of_records_clipped_to_c_over_shared_and_private(small):
+    """σ = 0 isolates clipping: the optimiser gets Σ clip_C(g_i) / E[batch], where g_i is record i's gradient
+    of the shared and the private parameters together. Private state trained outside the clip would let a
+    record steer every later shared gradient of its user without bound."""
+    data, _ = small
     clip = 0.05  # well below the records' gradient norms, so every record is clipped
-    step = DPSGDStep(model, None, settings, noise_multiplier=0.0, clip_norm=clip, sample_rate=0.5)
-    step.dp_opt.original_optimizer = torch.optim.SGD(list(step.shared.values()), lr=1.0)
-    step.expected_batch = step.dp_opt.expected_batch_size = 6
+    step = _sgd_step(small, 0.0, clip, 6)
+    params = {**step.shared, **step.private}
     seq, users, cands, rating = _batch(data)
-    shared = {k: p.detach().clone() for k, p in step.shared.items()}
-    (g, _), _ = step._per_example(shared, {}, seq, cands, users, rating)
+    before = {k: p.detach().clone() for k, p in params.items()}
+    (g_shared, g_private), _ = step._per_example({k: before[k] for k in step.shared},
+                                                 {k: before[k] for k in step.private}, seq, cands, users, rating)
+    g = {**g_shared, **g_private}
+    assert any(float(g[k].abs().sum()) > 0 for k in g_private)  # the records do reach the private state
     norms = torch.sqrt(sum((g[k].flatten(1) ** 2).sum(1) for k in g))
     assert bool((norms > clip).all())
     expected = {k: (g[k] * (clip / norms).view(-1, *[1] * (g[k].dim() - 1))).sum(0) / 6 for k in g}
     step.step(seq, users, cands, rating)
-    for k, p in step.shared.items():
-        torch.testing.assert_close(shared[k] - p.detach(), expected[k], rtol=1e-4, atol=1e-7)
-    applied = torch.sqrt(sum(((shared[k] - step.shared[k].detach()) ** 2).sum() for k in shared))
+    for k, p in params.items():
+        torch.testing.assert_close(before[k] - p.detach(), expected[k], rtol=1e-4, atol=1e-7)
+    applied = torch.sqrt(sum(((before[k] - params[k].detach()) ** 2).sum() for k in params))
     assert float(applied) <= clip + 1e-6  # the mean of clipped records cannot exceed C
 
 
 def test_noise_on_the_released_gradient_has_std_sigma_c_over_the_expected_batch(small):
-    data, config = small
-    model = build_model(config, seed=1)
+    """Both the shared and the private parameters get N(0, σ²C²)/E[batch] per coordinate."""
     sigma, clip, batch = 2.0, 0.5, 4
-    step = DPSGDStep(model, None, TrainSettings(lr=1.0), noise_multiplier=sigma, clip_norm=clip, sample_rate=0.5,
-                     generator=torch.Generator().manual_seed(7))
-    step.dp_opt.original_optimizer = torch.optim.SGD(list(step.shared.values()), lr=1.0)
-    step.expected_batch = step.dp_opt.expected_batch_size = batch
-    before = torch.cat([p.detach().flatten().clone() for p in step.shared.values()])
+    step = _sgd_step(small, sigma, clip, batch)
+    data, _ = small
+    flat = lambda group: torch.cat([p.detach().flatten() for p in group.values()])  # noqa: E731
+    shared, private = flat(step.shared).clone(), flat(step.private).clone()
     empty = tuple(t[:0] for t in _batch(data))
     step.step(*empty)  # an empty Poisson batch: the release is pure noise
-    moved = before - torch.cat([p.detach().flatten() for p in step.shared.values()])
-    assert moved.numel() > 10_000
-    assert float(moved.std()) == pytest.approx(sigma * clip / batch, rel=0.03)
-    assert abs(float(moved.mean())) < 4 * sigma * clip / batch / moved.numel() ** 0.5
+    for before, after in ((shared, flat(step.shared)), (private, flat(step.private))):
+        moved = before - after
+        assert moved.numel() > 5_000
+        assert float(moved.std()) == pytest.approx(sigma * clip / batch, rel=0.03)
+        assert abs(float(moved.mean())) < 4 * sigma * clip / batch / moved.numel() ** 0.5
 
 
 def test_record_level_budget_composes_every_step_and_refuses_when_spent(tmp_path):
@@ -123,6 +136,7 @@ def test_a_site_trains_with_dp_sgd_and_its_update_is_not_clipped_as_a_whole(tmp_
     from client_agent.local_store import LocalStore
     from client_agent.site_trainer import SiteTrainer
     from deploy.site_setup import prepare_federation
+    from fedads.runtime.layout import UpdateLayout
     from fedads.runtime.registry import ModelRegistry
     from fedads.v1 import coordinator_pb2 as cpb
 
@@ -138,7 +152,18 @@ def test_a_site_trains_with_dp_sgd_and_its_update_is_not_clipped_as_a_whole(tmp_
     trainer = SiteTrainer("site-01", specs[0].folder / "interactions.csv", LocalStore(state), "cpu", 0, 10, 99, 0,
                           privacy)
     cfg = cpb.TrainConfig(epochs=1, learning_rate=3e-3, batch_size=64, negatives=3, seed=1, weighting="samples")
-    outs = [trainer.train(manifest, weights, cfg) for _ in range(2)]
+    outs = [trainer.train(manifest, weights, cfg)]
+    # The site's interest embedding is a statistic of its records outside DP-SGD: it must not leave the site.
+    layout = UpdateLayout.from_manifest(manifest)
+    interest = next(s for s in layout.slots if s.name == "interest.mean")
+    trained = next(s for s in layout.slots if s.name == "item_emb.weight")
+    assert not outs[0].vector[interest.offset:interest.offset + interest.size].any()
+    assert outs[0].vector[trained.offset:trained.offset + trained.size].any()
+    with pytest.raises(ValueError, match="record-level DP does not protect"):
+        trainer.train(manifest, weights, cpb.TrainConfig(epochs=1, learning_rate=3e-3, batch_size=64, negatives=3,
+                                                         seed=2, weighting="interest"))
+    assert privacy.budget.spent() == pytest.approx(outs[0].privacy["epsilon_spent"])  # the refusal spent nothing
+    outs.append(trainer.train(manifest, weights, cfg))
     assert outs[0].privacy["epsilon_spent"] < outs[1].privacy["epsilon_spent"] <= 4.0 + 1e-6
     assert privacy.steps >= 1 and 0 < privacy.sampling_rate < 1
     with pytest.raises(BudgetExhausted):

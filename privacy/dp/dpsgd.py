@@ -3,9 +3,13 @@
 Each step samples records by Poisson sampling at rate q, computes every record's gradient of the
 shared parameters (torch.func vmap, since the model's layers are not all opacus-hookable), and lets
 opacus's DPOptimizer clip each to norm C, add N(0, σ²C²) to the sum and scale by the expected batch
-size before Adam. Private parameters never leave the site, so they train without noise on the same
-records. The release of a round is then a composition of `steps` Poisson-sampled Gaussian events,
-accounted by privacy.dp.accountant.
+size before Adam. The private parameters are part of that same per-record gradient, clipped jointly
+and noised: they never leave the site, but every later shared gradient is computed through them, so
+a private state trained without noise would carry a record's influence into the release unbounded
+(a user's private row moves with each of their records, and every other record of that user then
+reads it). With the whole local state a DP-SGD trajectory, the shared update is post-processing,
+and the round's release is a composition of `steps` Poisson-sampled Gaussian events, accounted by
+privacy.dp.accountant.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ def steps_per_epoch(sample_rate: float) -> int:
 
 
 class DPSGDStep:
-    """A LocalStep (admodels.training) that trains the shared parameters with DP-SGD."""
+    """A LocalStep (admodels.training) that trains the shared and private parameters with DP-SGD."""
 
     def __init__(self, model, private, settings: TrainSettings, noise_multiplier: float, clip_norm: float,
                  sample_rate: float, generator: torch.Generator | None = None):
@@ -46,11 +50,13 @@ class DPSGDStep:
         self.wrapped = _WithPrivate(model, private)
         self.shared = {f"model.{n}": p for n, p in model.named_parameters() if p.requires_grad}
         self.private = {f"private.{n}": p for n, p in private.named_parameters()} if private is not None else {}
-        self.dp_opt = DPOptimizer(torch.optim.Adam(list(self.shared.values()), lr=settings.lr),
+        groups = [{"params": list(self.shared.values())}]
+        if self.private:
+            groups.append({"params": list(self.private.values()), "lr": settings.lr * settings.private_lr_scale})
+        # One optimiser over both, so opacus clips each record's gradient over shared and private together.
+        self.dp_opt = DPOptimizer(torch.optim.Adam(groups, lr=settings.lr),
                                   noise_multiplier=noise_multiplier, max_grad_norm=clip_norm,
                                   expected_batch_size=1, loss_reduction="mean", generator=generator)
-        self.private_opt = (torch.optim.Adam(list(self.private.values()), lr=settings.lr * settings.private_lr_scale)
-                            if self.private else None)
 
         def one_loss(shared, private, seq, cands, users, rating):
             out = functional_call(self.wrapped, {**shared, **private}, (seq[None], cands[None], users[None]))
@@ -75,7 +81,7 @@ class DPSGDStep:
         private = {k: p.detach() for k, p in self.private.items()}
         if len(seq) == 0:
             # An empty Poisson batch still releases noise: a zero gradient plus N(0, σ²C²).
-            for p in self.shared.values():
+            for p in (*self.shared.values(), *self.private.values()):
                 p.grad_sample = torch.zeros((1, *p.shape), device=p.device)
             gate, loss_sum = torch.zeros(0, 1), 0.0
         else:
@@ -86,12 +92,8 @@ class DPSGDStep:
             loss_sum = float(losses.sum())
             for k, p in self.shared.items():
                 p.grad_sample = g_shared[k]
-            if self.private_opt is not None:
-                for k, p in self.private.items():
-                    p.grad = g_private[k].sum(0) / self.expected_batch
+            for k, p in self.private.items():
+                p.grad_sample = g_private[k]
         self.dp_opt.step()
         self.dp_opt.zero_grad(set_to_none=True)
-        if self.private_opt is not None and len(seq):
-            self.private_opt.step()
-            self.private_opt.zero_grad(set_to_none=True)
         return loss_sum, gate
