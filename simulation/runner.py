@@ -123,11 +123,13 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         _, base = registry.load(manifest["version"])
         new = registry.publish_successor(manifest, layout.apply(base, total, cfg.server_lr), round_id=r)
         _, new_weights = registry.read_bytes(new["version"])
-        tune = cpb.TrainConfig(epochs=cfg.personalise_epochs, learning_rate=cfg.lr, batch_size=cfg.batch_size,
-                               negatives=cfg.negatives, seed=cfg.seed + r, private_lr_scale=cfg.private_lr_scale)
-        full = cfg.full_ranking and r == cfg.rounds
-        per_site = [t.evaluate(new, new_weights, tune if cfg.personalise_epochs else None, full, auc_inputs=True)
-                    for t in trainers]
+        last = r == cfg.rounds
+        # Personalisation fine-tunes the final model, at the rate the schedule ended on (a cosine run's first
+        # rate would undo what its last rounds settled).
+        tune = cpb.TrainConfig(epochs=cfg.personalise_epochs, learning_rate=round_lr(cfg, r),
+                               batch_size=cfg.batch_size, negatives=cfg.negatives, seed=cfg.seed + r,
+                               private_lr_scale=cfg.private_lr_scale) if last and cfg.personalise_epochs else None
+        per_site = [t.evaluate(new, new_weights, tune, cfg.full_ranking and last, auc_inputs=True) for t in trainers]
         pooled = pooled_auc([m.pop("auc_inputs") for m in per_site])
         metrics = weighted_metrics(per_site) | pooled
         eps = [p["epsilon_spent"] for p in privacy.values() if p]

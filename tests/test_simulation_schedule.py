@@ -1,7 +1,8 @@
 """The simulation's local learning-rate schedule (what bench/accuracy --final-lr sends each round)."""
 import math
 
-from simulation.runner import SimConfig, round_lr
+from client_agent.site_trainer import SiteTrainer
+from simulation.runner import SimConfig, round_lr, run
 
 
 def test_cosine_schedule_runs_from_lr_to_final_lr_and_never_rises():
@@ -17,3 +18,22 @@ def test_without_final_lr_the_rate_is_constant():
     cfg = SimConfig(rounds=4, lr=3e-3)
     assert [round_lr(cfg, r) for r in range(1, 5)] == [3e-3] * 4
     assert round_lr(SimConfig(rounds=1, lr=3e-3, final_lr=1e-4), 1) == 3e-3
+
+
+def test_personalisation_fine_tunes_only_the_final_model_at_the_schedules_last_rate(tmp_path, monkeypatch):
+    seen = []
+    evaluate = SiteTrainer.evaluate
+
+    def recording(self, manifest, weights, tune_cfg=None, *args, **kwargs):
+        seen.append((manifest["version"], tune_cfg))
+        return evaluate(self, manifest, weights, tune_cfg, *args, **kwargs)
+
+    monkeypatch.setattr(SiteTrainer, "evaluate", recording)
+    cfg = SimConfig(sites=2, rounds=3, lr=1e-2, final_lr=1e-3, max_users=30, max_targets_per_user=5,
+                    personalise_epochs=1, model={"dim": 16, "ffn_hidden": 16})
+    history = run(cfg, tmp_path / "sim", progress=False)
+    assert [h["round"] for h in history] == [1, 2, 3]
+    assert len(seen) == 6 and all(tune is None for _, tune in seen[:-2])  # rounds 1 and 2: plain evaluation
+    for _, tune in seen[-2:]:
+        assert tune.epochs == 1 and math.isclose(tune.learning_rate, 1e-3)
+    assert "personalised_hr_at_10" in history[-1] and "personalised_hr_at_10" not in history[0]
