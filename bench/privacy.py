@@ -112,8 +112,8 @@ def write_report(out: dict, args) -> None:
     unit_note = ("Site-level DP puts noise of norm ≈ σ·C·√d on each site's d-dimensional update while the signal "
                  "is at most C, so with few sites the signal-to-noise ratio is about n/(σ·√d)"
                  if args.unit == "site" else
-                 f"Record-level DP-SGD: each step clips every record's gradient to C and adds N(0, σ²C²) to the "
-                 f"sum over a Poisson sample (expected batch {args.batch_size}); it protects one interaction, "
+                 f"Record-level DP-SGD: each step clips every record's gradient (shared and on-site private "
+                 f"parameters together) to C and adds N(0, σ²C²) to the sum over a Poisson sample (expected batch {args.batch_size}); it protects one interaction, "
                  f"not a site, and its noise on the mean gradient is σC/batch per coordinate")
     records = f"{args.max_targets_per_user} most recent" if args.max_targets_per_user else "all"
     users = f", the first {args.max_users} users" if args.max_users else ""
