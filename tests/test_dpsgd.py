@@ -101,7 +101,9 @@ def test_noise_on_the_released_gradient_has_std_sigma_c_over_the_expected_batch(
     sigma, clip, batch = 2.0, 0.5, 4
     step = _sgd_step(small, sigma, clip, batch)
     data, _ = small
-    flat = lambda group: torch.cat([p.detach().flatten() for p in group.values()])  # noqa: E731
+    def flat(group: dict) -> torch.Tensor:
+        return torch.cat([p.detach().flatten() for p in group.values()])
+
     shared, private = flat(step.shared).clone(), flat(step.private).clone()
     empty = tuple(t[:0] for t in _batch(data))
     step.step(*empty)  # an empty Poisson batch: the release is pure noise
