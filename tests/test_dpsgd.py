@@ -68,7 +68,7 @@ def _sgd_step(small, sigma: float, clip: float, batch: int, seed: int = 7) -> DP
     step = DPSGDStep(model, private, TrainSettings(lr=1.0), noise_multiplier=sigma, clip_norm=clip, sample_rate=0.5,
                      generator=torch.Generator().manual_seed(seed))
     step.dp_opt.original_optimizer = torch.optim.SGD([*step.shared.values(), *step.private.values()], lr=1.0)
-    step.expected_batch = step.dp_opt.expected_batch_size = batch
+    step.dp_opt.expected_batch_size = batch
     return step
 
 

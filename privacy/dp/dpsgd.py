@@ -46,7 +46,6 @@ class DPSGDStep:
         if settings.prox_mu > 0:
             raise ValueError("DP-SGD does not combine with FedProx here: the proximal term is not per-record")
         self.settings, self.sample_rate = settings, sample_rate
-        self.expected_batch = 0
         self.wrapped = _WithPrivate(model, private)
         self.shared = {f"model.{n}": p for n, p in model.named_parameters() if p.requires_grad}
         self.private = {f"private.{n}": p for n, p in private.named_parameters()} if private is not None else {}
@@ -68,8 +67,7 @@ class DPSGDStep:
 
     def batches(self, targets: np.ndarray, rng: np.random.Generator):
         """Poisson sampling: every record joins each step's batch independently with probability q."""
-        self.expected_batch = max(1, round(self.sample_rate * len(targets)))
-        self.dp_opt.expected_batch_size = self.expected_batch
+        self.dp_opt.expected_batch_size = max(1, round(self.sample_rate * len(targets)))
         for _ in range(steps_per_epoch(self.sample_rate)):
             yield targets[rng.random(len(targets)) < self.sample_rate]
 
