@@ -134,8 +134,8 @@ def write_report(results: list[dict], dataset: str, out: Path) -> None:
              f"cap on targets per user). Full: the held-out item ranked "
              f"against every item the user had not seen. Personalised: each site fine-tunes the final global "
              f"model {fed['personalise_epochs']} epoch(s) on its own data at the last round's rate. CTR AUC: "
-             f"held-out items against their sampled negatives; CVR AUC: held-out items, converted or not (MovieLens: rating ≥ 4; UserBehavior: "
-             f"bought after the view), pooled over all sites' users.", "",
+             f"held-out items against their sampled negatives; CVR AUC: held-out items, converted or not "
+             f"(MovieLens: rating ≥ 4; UserBehavior: bought after the view), pooled over all sites' users.", "",
              "| model | mode | training | HR@10 | NDCG@10 | best HR@10 (round) | full HR@10 | full NDCG@10 "
              "| HR vs centralized | personalised HR@10 | CTR AUC | CVR AUC (positives) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -113,8 +113,9 @@ def write_report(out: dict, args) -> None:
                  "is at most C, so with few sites the signal-to-noise ratio is about n/(σ·√d)"
                  if args.unit == "site" else
                  f"Record-level DP-SGD: each step clips every record's gradient (shared and on-site private "
-                 f"parameters together) to C and adds N(0, σ²C²) to the sum over a Poisson sample (expected batch {args.batch_size}); it protects one interaction, "
-                 f"not a site, and its noise on the mean gradient is σC/batch per coordinate")
+                 f"parameters together) to C and adds N(0, σ²C²) to the sum over a Poisson sample (expected "
+                 f"batch {args.batch_size}); it protects one interaction, not a site, and its noise on the mean "
+                 f"gradient is σC/batch per coordinate")
     records = f"{args.max_targets_per_user} most recent" if args.max_targets_per_user else "all"
     users = f", the first {args.max_users} users" if args.max_users else ""
     schedule = (f"{records} training records per user, batch {args.batch_size}, "

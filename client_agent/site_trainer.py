@@ -124,10 +124,13 @@ class SiteTrainer:
                                    clip_norm=self.privacy.clip_norm, sample_rate=self.privacy.sampling_rate)
         epsilon_after = self.privacy.check() if self.privacy.enabled else 0.0  # refuse before training
         u_bar = model.interest.mean.detach().cpu().numpy()
-        # u_i from the received model, so that it is comparable with the ū published with that model.
-        # Under record-level DP it is not computed: it would leave the site unnoised (ū stays as received).
-        u = u_bar.copy() if self.privacy.record_level else self.site_interest(model, data)
-        score = 0.0 if self.privacy.record_level else interest_score(u, u_bar, train_cfg.interest_beta or 1.0)
+        if self.privacy.record_level:
+            # u_i would leave the site unnoised: send ū back as received.
+            u, score = u_bar.copy(), 0.0
+        else:
+            # u_i from the received model, so that it is comparable with the ū published with that model.
+            u = self.site_interest(model, data)
+            score = interest_score(u, u_bar, train_cfg.interest_beta or 1.0)
         factor = aggregation_factor(train_cfg.weighting or "samples", self.privacy, score)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
         base = model.shared_state()
