@@ -88,6 +88,7 @@ def test_the_released_gradient_is_the_mean_of_records_clipped_to_c_over_shared_a
     assert any(float(g[k].abs().sum()) > 0 for k in g_private)  # the records do reach the private state
     norms = torch.sqrt(sum((g[k].flatten(1) ** 2).sum(1) for k in g))
     assert bool((norms > clip).all())
+    torch.testing.assert_close(step.record_gradient_norms(seq, users, cands, rating), norms)
     expected = {k: (g[k] * (clip / norms).view(-1, *[1] * (g[k].dim() - 1))).sum(0) / 6 for k in g}
     step.step(seq, users, cands, rating)
     for k, p in params.items():

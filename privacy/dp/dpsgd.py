@@ -74,6 +74,15 @@ class DPSGDStep:
     def num_batches(self, n_targets: int) -> int:
         return steps_per_epoch(self.sample_rate)
 
+    def record_gradient_norms(self, seq, users, cands, rating) -> torch.Tensor:
+        """Each record's gradient norm over the shared and private parameters together: what clipping
+        compares with C (bench/dp_grad_norms reads it to choose C)."""
+        shared = {k: p.detach() for k, p in self.shared.items()}
+        private = {k: p.detach() for k, p in self.private.items()}
+        with sdpa_kernel(SDPBackend.MATH):
+            (g_shared, g_private), _ = self._per_example(shared, private, seq, cands, users, rating)
+        return torch.sqrt(sum((g.flatten(1) ** 2).sum(1) for g in (*g_shared.values(), *g_private.values())))
+
     def step(self, seq, users, cands, rating) -> tuple[float, torch.Tensor]:
         shared = {k: p.detach() for k, p in self.shared.items()}
         private = {k: p.detach() for k, p in self.private.items()}
