@@ -144,22 +144,35 @@ def write_report(out: dict, args) -> None:
                   for r in out["weighting"]]
     lines += ["", f"![privacy]({name}.png)"]
     (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for r in out["epsilon"]:
-        axes[0].plot([h["round"] for h in r["history"]], [h["hr_at_10"] for h in r["history"]],
-                     label=f"ε={r['epsilon']}")
-    axes[0].set_title("HR@10 by round, per ε")
-    axes[1].plot([r["alpha"] for r in out["alpha"]], [r["history"][-1]["hr_at_10"] for r in out["alpha"]], "o-")
-    if out["alpha"]:
-        axes[1].set_xscale("log")
-    axes[1].set_title("HR@10 against Dirichlet α (ε=8)")
-    axes[2].bar([r["weighting"] for r in out["weighting"]], [r["history"][-1]["hr_at_10"] for r in out["weighting"]])
-    axes[2].set_title("HR@10 by weighting, heterogeneous noise")
-    for ax in axes:
+    # One panel per sweep that has points: a sweep run on its own leaves no empty axes.
+    panels = [plot for plot, points in ((_plot_rounds, out["epsilon"]), (_plot_alpha, out["alpha"]),
+                                        (_plot_weighting, out["weighting"])) if points]
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4), squeeze=False)
+    for plot, ax in zip(panels, axes[0]):
+        plot(ax, out)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(args.out / f"{name}.png", dpi=120)
+
+
+def _plot_rounds(ax, out: dict) -> None:
+    for r in out["epsilon"]:
+        ax.plot([h["round"] for h in r["history"]], [h["hr_at_10"] for h in r["history"]], label=f"ε={r['epsilon']}")
+    ax.set_title("HR@10 by round, per ε")
+    ax.legend(fontsize=7)
+
+
+def _plot_alpha(ax, out: dict) -> None:
+    ax.plot([r["alpha"] for r in out["alpha"]], [r["history"][-1]["hr_at_10"] for r in out["alpha"]], "o-")
+    ax.set_xscale("log")
+    ax.set_title("HR@10 against Dirichlet α (ε=8)")
+
+
+def _plot_weighting(ax, out: dict) -> None:
+    ax.bar([r["weighting"] for r in out["weighting"]], [r["history"][-1]["hr_at_10"] for r in out["weighting"]])
+    ax.set_title("HR@10 by weighting, heterogeneous noise")
 
 
 if __name__ == "__main__":
