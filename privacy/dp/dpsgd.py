@@ -74,28 +74,29 @@ class DPSGDStep:
     def num_batches(self, n_targets: int) -> int:
         return steps_per_epoch(self.sample_rate)
 
+    def _record_gradients(self, seq, users, cands, rating):
+        """Every record's gradient of the shared and the private parameters, its loss and its gate."""
+        shared = {k: p.detach() for k, p in self.shared.items()}
+        private = {k: p.detach() for k, p in self.private.items()}
+        # The fused attention kernels have no vmap batching rule (torch falls back to a per-record
+        # loop); the math kernel batches.
+        with sdpa_kernel(SDPBackend.MATH):
+            return self._per_example(shared, private, seq, cands, users, rating)
+
     def record_gradient_norms(self, seq, users, cands, rating) -> torch.Tensor:
         """Each record's gradient norm over the shared and private parameters together: what clipping
         compares with C (bench/dp_grad_norms reads it to choose C)."""
-        shared = {k: p.detach() for k, p in self.shared.items()}
-        private = {k: p.detach() for k, p in self.private.items()}
-        with sdpa_kernel(SDPBackend.MATH):
-            (g_shared, g_private), _ = self._per_example(shared, private, seq, cands, users, rating)
+        (g_shared, g_private), _ = self._record_gradients(seq, users, cands, rating)
         return torch.sqrt(sum((g.flatten(1) ** 2).sum(1) for g in (*g_shared.values(), *g_private.values())))
 
     def step(self, seq, users, cands, rating) -> tuple[float, torch.Tensor]:
-        shared = {k: p.detach() for k, p in self.shared.items()}
-        private = {k: p.detach() for k, p in self.private.items()}
         if len(seq) == 0:
             # An empty Poisson batch still releases noise: a zero gradient plus N(0, σ²C²).
             for p in (*self.shared.values(), *self.private.values()):
                 p.grad_sample = torch.zeros((1, *p.shape), device=p.device)
             gate, loss_sum = torch.zeros(0, 1), 0.0
         else:
-            # The fused attention kernels have no vmap batching rule (torch falls back to a per-record
-            # loop); the math kernel batches.
-            with sdpa_kernel(SDPBackend.MATH):
-                (g_shared, g_private), (losses, gate) = self._per_example(shared, private, seq, cands, users, rating)
+            (g_shared, g_private), (losses, gate) = self._record_gradients(seq, users, cands, rating)
             loss_sum = float(losses.sum())
             for k, p in self.shared.items():
                 p.grad_sample = g_shared[k]
