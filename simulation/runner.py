@@ -48,7 +48,8 @@ class SimConfig:
     secure: bool = False
     server_lr: float = 1.0
     full_ranking: bool = False                          # also rank against the whole catalogue (last round)
-    seed: int = 0
+    seed: int = 0                                       # the data: partition, user sample, evaluation candidates
+    train_seed: int = 0                                 # the training: initial model, local shuffling and negatives
     model: dict = field(default_factory=dict)           # ModelConfig overrides (e.g. use_din=False)
     dp: list[dict] | dict | None = None                 # SitePrivacy kwargs, one dict for all or one per site
 
@@ -58,6 +59,12 @@ def _privacy_for(cfg: SimConfig, k: int, state: Path) -> SitePrivacy:
         return SitePrivacy(state)
     kwargs = cfg.dp[k % len(cfg.dp)] if isinstance(cfg.dp, list) else cfg.dp
     return SitePrivacy(state, **kwargs)
+
+
+def _training_seed(cfg: SimConfig, r: int = 0) -> int:
+    # train_seed 0 reproduces runs made before it existed; the stride keeps each training seed's per-round
+    # seeds apart from every other's (a stride of 1 would replay seed 0's round r + 1 as seed 1's round r).
+    return cfg.seed + r + 10_007 * cfg.train_seed
 
 
 def lr_schedule_label(lr: float, final_lr: float = 0.0) -> str:
@@ -91,7 +98,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
                                              partition_key=cfg.partition, model_overrides=cfg.model)
     registry = ModelRegistry(workdir / "registry")
     config = ModelConfig.from_dict(model_config)
-    model = build_model(config, seed=cfg.seed)
+    model = build_model(config, seed=_training_seed(cfg))
     registry.publish(**model.publication(), parent_version=0, round_id=0)
     trainers = [SiteTrainer(s.site_id, s.folder / "interactions.csv", LocalStore(s.folder / "state"), "auto", 0,
                             cfg.max_targets_per_user, 99, cfg.seed, _privacy_for(cfg, k, s.folder / "state"))
@@ -101,7 +108,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
     for r in bar:
         manifest, weights = registry.read_bytes(0)
         train = cpb.TrainConfig(epochs=cfg.epochs, learning_rate=round_lr(cfg, r), batch_size=cfg.batch_size,
-                                negatives=cfg.negatives, prox_mu=cfg.prox_mu, seed=cfg.seed + r,
+                                negatives=cfg.negatives, prox_mu=cfg.prox_mu, seed=_training_seed(cfg, r),
                                 weighting=cfg.weighting, interest_beta=cfg.interest_beta,
                                 private_lr_scale=cfg.private_lr_scale)
         vectors, privacy, refused = {}, {}, []
@@ -127,7 +134,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         # Personalisation fine-tunes the final model, at the rate the schedule ended on (a cosine run's first
         # rate would undo what its last rounds settled).
         tune = cpb.TrainConfig(epochs=cfg.personalise_epochs, learning_rate=round_lr(cfg, r),
-                               batch_size=cfg.batch_size, negatives=cfg.negatives, seed=cfg.seed + r,
+                               batch_size=cfg.batch_size, negatives=cfg.negatives, seed=_training_seed(cfg, r),
                                private_lr_scale=cfg.private_lr_scale) if last and cfg.personalise_epochs else None
         per_site = [t.evaluate(new, new_weights, tune, cfg.full_ranking and last, auc_inputs=True) for t in trainers]
         pooled = pooled_auc([m.pop("auc_inputs") for m in per_site])
