@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,10 +17,25 @@ from fedads.runtime.tls import Transport
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on now, and never one this process was given before.
+
+    The port is released before the service that will listen on it starts, and the kernel may offer a
+    released port to the very next bind to port 0: two services (or a service and a test's proxy) were
+    once given the same port. Any port chosen here and bound later (by a child, a proxy) should come from here.
+    """
+    with _handed_out_lock:
+        while True:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
 
 
 def child_env(threads: int | None = None) -> dict:

@@ -26,9 +26,10 @@ class CapturingProxy:
         self.target_port = target_port
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
+        # Not port 0: the kernel may hand back a port free_port just gave a service that has not bound it yet.
+        self.port = P.free_port()
+        self.listener.bind(("127.0.0.1", self.port))
         self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
         self.captured = bytearray()
         self.lock = threading.Lock()
         self.closed = False

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import tomllib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import yaml
 
 from admodels.models.fedads_model import ModelConfig
 from client_agent.config import SiteConfig
+from deploy.processes import free_port
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 PROGRAMS = {"coordinator": "coordinator.main", "aggregator": "aggregator.main", "serving": "serving.main",
@@ -131,3 +133,12 @@ def test_demo_launcher_reads_the_deployed_model_config():
     k8s = next(d for p in sorted((DEPLOY / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(p.read_text())
                if d and d["kind"] == "ConfigMap")
     assert json.loads(k8s["data"]["model_config.json"]) == json.loads(default.read_text())
+
+
+def test_free_port_never_hands_out_a_port_twice():
+    """The kernel offers a just-released port again to the next bind to port 0 (2,000 plain binds repeat
+    ~130 ports here); the launcher and the tests start services on these ports a moment later."""
+    ports = [free_port() for _ in range(2000)]
+    assert len(set(ports)) == len(ports)
+    with socket.socket() as s:  # and each is really free: a listener can take it
+        s.bind(("127.0.0.1", ports[-1]))
