@@ -141,7 +141,7 @@ def seed_summary(results: list[dict], same_data) -> list[str]:
     if not seeded:
         return []
     central = {}  # single-seed centralized runs count too: the best centralized mean is the bar
-    for (model, mode, _), runs in groups.items():
+    for (_, mode, _), runs in groups.items():
         if mode == "centralized":
             mean = statistics.mean(r["history"][-1]["hr_at_10"] for r in runs)
             central[same_data(runs[0])] = max(central.get(same_data(runs[0]), 0.0), mean)

@@ -49,7 +49,7 @@ class SimConfig:
     server_lr: float = 1.0
     full_ranking: bool = False                          # also rank against the whole catalogue (last round)
     seed: int = 0                                       # the data: partition, user sample, evaluation candidates
-    train_seed: int = 0                                 # the training: initial model, local shuffling and negatives
+    train_seed: int = 0                                 # the training: initial shared model, shuffling, negatives
     model: dict = field(default_factory=dict)           # ModelConfig overrides (e.g. use_din=False)
     dp: list[dict] | dict | None = None                 # SitePrivacy kwargs, one dict for all or one per site
 
