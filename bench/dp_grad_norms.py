@@ -19,6 +19,9 @@ import torch
 
 from admodels.models.fedads_model import ModelConfig, build_model
 from admodels.training import TrainSettings, candidate_batch, epoch_targets, train_local
+from client_agent.local_store import LocalStore
+from client_agent.site_trainer import SiteTrainer
+from deploy.site_setup import prepare_federation
 from privacy.dp.dpsgd import DPSGDStep
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -44,10 +47,6 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from client_agent.local_store import LocalStore
-    from client_agent.site_trainer import SiteTrainer
-    from deploy.site_setup import prepare_federation
-
     clips = [float(c) for c in args.clips.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
