@@ -40,6 +40,7 @@ class TrainStats:
     loss: float
     seconds: float
     group_mass: np.ndarray = field(repr=False)
+    optimizer_state: dict | None = field(default=None, repr=False)
 
     @property
     def samples_per_s(self) -> float:
@@ -123,15 +124,33 @@ class LocalStep:
         self.opt.step()
         return loss.item() * len(seq), out["gate"].detach()
 
+    def state_dict(self) -> dict:
+        """Adam's per-parameter moments and step counts; the learning rates are each call's own."""
+        return self.opt.state_dict()["state"]
+
+    def load_state_dict(self, state: dict) -> bool:
+        """Resume from state; False (and a fresh optimiser) when it was saved for other parameters, e.g. a
+        model whose architecture changed between rounds."""
+        params = [p for g in self.opt.param_groups for p in g["params"]]
+        fits = set(state) <= set(range(len(params))) and all(
+            all(t.shape == params[i].shape for k, t in s.items() if k != "step") for i, s in state.items())
+        if fits:
+            self.opt.load_state_dict({"state": state, "param_groups": self.opt.state_dict()["param_groups"]})
+        return fits
+
 
 def train_local(model: FedAdsModel, private: PrivateUserState | None, data: SequenceData,
                 settings: TrainSettings, device: torch.device | None = None, progress: str | None = None,
-                step_factory=LocalStep) -> TrainStats:
+                step_factory=LocalStep, optimizer_state: dict | None = None) -> TrainStats:
+    """With optimizer_state (a LocalStep's state_dict from an earlier call on the same parameters), the
+    optimiser resumes from it; the returned stats carry the state to resume from next time."""
     device = device or torch.device("cpu")
     model.to(device).train()
     if private is not None:
         private.to(device)
     stepper = step_factory(model, private, settings)
+    if optimizer_state is not None:
+        stepper.load_state_dict(optimizer_state)
     rng = np.random.default_rng(settings.seed)
     gen = torch.Generator().manual_seed(settings.seed)
     group_mass = torch.zeros(model.config.groups, dtype=torch.float64)
@@ -149,7 +168,8 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
             if last_epoch:
                 group_mass += gate.double().sum(0).cpu()
     seconds = time.perf_counter() - started
-    return TrainStats(total_n, total_loss / max(total_n, 1), seconds, group_mass.numpy())
+    state = stepper.state_dict() if hasattr(stepper, "state_dict") else None
+    return TrainStats(total_n, total_loss / max(total_n, 1), seconds, group_mass.numpy(), state)
 
 
 @torch.inference_mode()

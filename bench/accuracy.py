@@ -47,6 +47,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=1, help="local epochs per round of the federated runs")
     ap.add_argument("--central-epochs", type=int, default=1, help="epochs per round of the centralized runs")
     ap.add_argument("--server-lr", type=float, default=1.0, help="global step η of the federated runs")
+    ap.add_argument("--keep-optimizer-state", action="store_true",
+                    help="every site resumes its local Adam state across rounds instead of restarting it "
+                         "(centralized runs too: one site, same code)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--batch-size", type=int, default=256, help="local minibatch size (every run)")
     ap.add_argument("--negatives", type=int, default=4, help="sampled negatives per training target (every run)")
@@ -87,7 +90,8 @@ def main(argv=None) -> int:
                             batch_size=args.batch_size, negatives=args.negatives,
                             prox_mu=args.prox_mu if mode == "federated" else 0.0,
                             private_lr_scale=args.private_lr_scale,
-                            server_lr=args.server_lr if mode == "federated" else 1.0, train_seed=args.train_seed)
+                            server_lr=args.server_lr if mode == "federated" else 1.0, train_seed=args.train_seed,
+                            keep_optimizer_state=args.keep_optimizer_state)
             with tempfile.TemporaryDirectory() as tmp:
                 history = run(cfg, Path(tmp) / "sim")
             results.append({"dataset": args.dataset, "model": name, "mode": mode, "config": asdict(cfg),
@@ -112,6 +116,8 @@ def training_of(cfg: dict, with_seed: bool = True) -> str:
                     (("batch_size", "batch", 256), ("negatives", "negatives", 4), ("prox_mu", "μ", 0.0),
                      ("private_lr_scale", "private lr ×", 1.0))
                     if cfg.get(key, default) != default)
+    if cfg.get("keep_optimizer_state"):
+        extra += ", Adam state kept"
     targets = cfg.get("max_targets_per_user", TARGETS_PER_USER)
     if targets != TARGETS_PER_USER:
         extra += ", all targets" if targets == 0 else f", {targets} targets/user"

@@ -55,7 +55,7 @@ class SiteAgent:
                               config.dp_noise_multiplier, config.dp_planned_rounds, config.dp_unit)
         self.trainer = SiteTrainer(config.site_id, config.data_file, self.store, config.device, config.threads,
                                    config.max_targets_per_user, config.eval_negatives, config.eval_seed, privacy,
-                                   config.embedding_noise)
+                                   config.embedding_noise, config.keep_optimizer_state)
         self.transport: Transport | None = None  # known once enrolled (mTLS needs the issued certificate)
         self.coordinator = self.registry = None
         self._aggregators: dict[str, aggregator_pb2_grpc.AggregatorServiceStub] = {}

@@ -102,6 +102,29 @@ class LocalStore:
         save_file(tensors, str(tmp))
         os.replace(tmp, self.root / "private.safetensors")
 
+    # the local optimiser's state (Adam moments), so that a site's training resumes rather than restarts
+    def load_optimizer_state(self, user_keys: np.ndarray) -> dict | None:
+        """The state saved with these users' private rows, else None (no state yet, or the site's users changed
+        and the private rows it belonged to were reinitialised)."""
+        path = self.root / "optimizer.safetensors"
+        if not path.exists():
+            return None
+        saved = load_file(str(path))
+        if not np.array_equal(saved.pop("user_keys").numpy(), user_keys):
+            return None
+        state: dict[int, dict] = {}
+        for key, tensor in saved.items():
+            index, name = key.split("/", 1)
+            state.setdefault(int(index), {})[name] = tensor
+        return state
+
+    def save_optimizer_state(self, state: dict, user_keys: np.ndarray) -> None:
+        tensors = {f"{i}/{name}": t.detach().cpu().contiguous() for i, s in state.items() for name, t in s.items()}
+        tensors["user_keys"] = torch.from_numpy(np.asarray(user_keys, dtype=np.int64))
+        tmp = self.root / ".optimizer.safetensors.tmp"
+        save_file(tensors, str(tmp))
+        os.replace(tmp, self.root / "optimizer.safetensors")
+
     def save_personalised(self, tensors: dict[str, np.ndarray], base_version: int) -> None:
         """The site's fine-tuned copy of a global model: stays here, for the site's own serving."""
         from safetensors.numpy import save_file as save_numpy

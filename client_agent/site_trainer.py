@@ -62,7 +62,8 @@ def aggregation_factor(weighting: str, privacy: SitePrivacy, score: float = 0.0)
 class SiteTrainer:
     def __init__(self, site_id: str, data_file, store: LocalStore, device: str = "auto", threads: int = 0,
                  max_targets_per_user: int = 0, eval_negatives: int = 99, eval_seed: int = 0,
-                 privacy: SitePrivacy | None = None, embedding_noise: float = 0.0):
+                 privacy: SitePrivacy | None = None, embedding_noise: float = 0.0,
+                 keep_optimizer_state: bool = False):
         self.site_id = site_id
         self.raw = read_site_file(data_file)
         self.store = store
@@ -75,6 +76,9 @@ class SiteTrainer:
         self._data: SequenceData | None = None
         self.privacy = privacy or SitePrivacy(store.root)
         self.embedding_noise = embedding_noise
+        # Resume the local optimiser across rounds. Its moments are statistics of site data and stay on site
+        # with the private rows; record-level DP-SGD restarts its optimiser every round regardless.
+        self.keep_optimizer_state = keep_optimizer_state
         # A stable per-site seed for private parameter initialisation.
         self.private_seed = zlib.crc32(site_id.encode())
 
@@ -134,8 +138,13 @@ class SiteTrainer:
         factor = aggregation_factor(train_cfg.weighting or "samples", self.privacy, score)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
         base = model.shared_state()
-        stats = train_local(model, private, data, settings, self.device, progress=progress, step_factory=step_factory)
+        resume = self.keep_optimizer_state and not self.privacy.record_level
+        opt_state = self.store.load_optimizer_state(data.user_keys) if resume else None
+        stats = train_local(model, private, data, settings, self.device, progress=progress, step_factory=step_factory,
+                            optimizer_state=opt_state)
         self.store.save_private(private, data.user_keys)
+        if resume and stats.optimizer_state is not None:
+            self.store.save_optimizer_state(stats.optimizer_state, data.user_keys)
         trained = model.shared_state()
         trained["interest.mean"] = u  # the aggregate of these deltas publishes the (weighted) mean ū
         privacy = {}

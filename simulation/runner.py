@@ -47,6 +47,7 @@ class SimConfig:
     personalise_epochs: int = 0
     secure: bool = False
     server_lr: float = 1.0
+    keep_optimizer_state: bool = False                  # sites resume their local Adam state across rounds
     full_ranking: bool = False                          # also rank against the whole catalogue (last round)
     seed: int = 0                                       # the data: partition, user sample, evaluation candidates
     train_seed: int = 0                                 # the training: initial shared model, shuffling, negatives
@@ -101,7 +102,8 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
     model = build_model(config, seed=_training_seed(cfg))
     registry.publish(**model.publication(), parent_version=0, round_id=0)
     trainers = [SiteTrainer(s.site_id, s.folder / "interactions.csv", LocalStore(s.folder / "state"), "auto", 0,
-                            cfg.max_targets_per_user, 99, cfg.seed, _privacy_for(cfg, k, s.folder / "state"))
+                            cfg.max_targets_per_user, 99, cfg.seed, _privacy_for(cfg, k, s.folder / "state"),
+                            keep_optimizer_state=cfg.keep_optimizer_state)
                 for k, s in enumerate(specs)]
     history = []
     bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress, unit="round")

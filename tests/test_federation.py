@@ -24,9 +24,10 @@ def _offsets(manifest):
 
 
 def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(federation_factory):
-    fed = federation_factory(n_sites=3, proxy=True).start()
+    # site-01 resumes its local Adam state across rounds: those moments must stay on site too.
+    fed = federation_factory(n_sites=3, proxy=True, site_config={"site-01": "keep_optimizer_state = true"}).start()
     registry = ModelRegistry(fed.registry)
-    sent_vectors, masked_uploads = [], []
+    sent_vectors, masked_uploads, site_01_steps = [], [], 0
     for r, eta in ((1, 1.0), (2, 1.5)):  # round 2 takes a larger global step (server learning rate η)
         scale = ("--private-lr-scale", "0.5") if r == 2 else ()
         info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--seed", str(r),
@@ -54,6 +55,9 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
             sent_vectors.append(vector)
             masked_uploads.append(masked)
             sums = vector.astype(np.float64) if sums is None else sums + vector
+            if site.site_id == "site-01":
+                cfg = info["config"]
+                site_01_steps += cfg["epochs"] * -(-p["num_samples"] // cfg["batch_size"])
             for scope, w in record["weights"].items():
                 weight_sums[scope] = weight_sums.get(scope, 0.0) + w
         assert weight_sums["global"] == sum(p["num_samples"] for p in info["participants"])
@@ -93,3 +97,16 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
                     assert row.astype("<f4").tobytes() not in wire, f"{site.site_id} leaked a row of {name}"
                     checked += 1
     assert checked > 100
+    # The kept optimiser state resumed over both rounds, and none of its moments was sent.
+    moments = load_file(str(fed.sites[0].folder / "state" / "optimizer.safetensors"))
+    steps = {float(t) for k, t in moments.items() if k.endswith("/step")}
+    assert steps == {site_01_steps} and site_01_steps >= 2  # one round alone would leave half
+    checked = 0
+    for name, tensor in moments.items():
+        if name.endswith(("/exp_avg", "/exp_avg_sq")):
+            flat = tensor.numpy().reshape(-1)
+            for start in np.flatnonzero(flat)[:: max(1, np.count_nonzero(flat) // 20)]:
+                assert flat[start:start + 4].astype("<f4").tobytes() not in wire, f"a moment of {name} was sent"
+                checked += 1
+    assert checked > 100
+    assert not (fed.sites[1].folder / "state" / "optimizer.safetensors").exists()
