@@ -129,15 +129,19 @@ class LocalStep:
         return self.opt.state_dict()["state"]
 
     def load_state_dict(self, state: dict) -> bool:
-        """Resume from state; False (and a fresh optimiser) when it was saved for other parameters, e.g. a
-        model whose architecture changed between rounds."""
-        params = [p for g in self.opt.param_groups for p in g["params"]]
-        fits = set(state) <= set(range(len(params))) and all(
-            all(t.shape == params[i].shape for k, t in s.items() if k != "step") for i, s in state.items())
-        if fits:
-            self.opt.load_state_dict({"state": state, "param_groups": self.opt.state_dict()["param_groups"]})
-        return fits
+        return resume_optimizer(self.opt, state)
 
+
+def resume_optimizer(opt: torch.optim.Optimizer, state: dict) -> bool:
+    """Load an optimizer's per-parameter state (its state_dict()["state"]) under its current learning rates.
+    False, leaving it fresh, when the state was saved for other parameters, e.g. a model whose architecture
+    changed between rounds."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    fits = set(state) <= set(range(len(params))) and all(
+        all(t.shape == params[i].shape for k, t in s.items() if k != "step") for i, s in state.items())
+    if fits:
+        opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+    return fits
 
 def train_local(model: FedAdsModel, private: PrivateUserState | None, data: SequenceData,
                 settings: TrainSettings, device: torch.device | None = None, progress: str | None = None,

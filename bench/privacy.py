@@ -24,7 +24,8 @@ DELTA = 1e-5
 def sim(args, **kw) -> list[dict]:
     base = dict(dataset=args.dataset, sites=args.sites, rounds=args.rounds, max_users=args.max_users,
                 max_targets_per_user=args.max_targets_per_user, partition="zip_region", batch_size=args.batch_size,
-                lr=args.lr, final_lr=args.final_lr, private_lr_scale=args.private_lr_scale)
+                lr=args.lr, final_lr=args.final_lr, private_lr_scale=args.private_lr_scale,
+                keep_optimizer_state=args.keep_optimizer_state)
     base.update(kw)
     with tempfile.TemporaryDirectory() as tmp:
         return run(SimConfig(**base), Path(tmp) / "sim", progress=False)
@@ -54,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--final-lr", type=float, default=0.0, help="> 0: cosine decay of the local rate to this")
     ap.add_argument("--private-lr-scale", type=float, default=1.0,
                     help="learning rate of the on-site private parameters as a multiple of --lr")
+    ap.add_argument("--keep-optimizer-state", action="store_true",
+                    help="sites resume their local Adam state across rounds instead of restarting it")
     ap.add_argument("--sweeps", default="epsilon,alpha,weighting", help="which sweeps to run")
     ap.add_argument("--epsilons", default="1,2,4,8,inf")
     ap.add_argument("--alphas", default="0.1,0.5,1,10")
@@ -121,7 +124,8 @@ def write_report(out: dict, args) -> None:
     users = f", the first {args.max_users} users" if args.max_users else ""
     schedule = (f"{records} training records per user, batch {args.batch_size}, "
                 f"{lr_schedule_label(args.lr, args.final_lr)}, private parameters' lr × "
-                f"{args.private_lr_scale:g}{users}")
+                f"{args.private_lr_scale:g}{users}"
+                + (", each site's Adam state kept across rounds" if args.keep_optimizer_state else ""))
     lines = [f"# Privacy benchmark ({args.unit}-level DP)", "",
              f"{args.dataset}, {args.sites} sites, {args.rounds} rounds of one local epoch ({schedule}), "
              f"{args.unit}-level DP (clip C={args.clip}, "

@@ -29,7 +29,7 @@ class SiteConfig:
     eval_negatives: int = 99
     eval_seed: int = 0
     # Resume the local Adam state (kept in state_dir beside the private rows) across rounds instead of
-    # restarting it every round; ignored under dp_unit = "record".
+    # restarting it every round.
     keep_optimizer_state: bool = False
     # Differential privacy (off while dp_clip_norm is 0): the site's whole update is clipped to
     # dp_clip_norm and gets Gaussian noise of std σ·dp_clip_norm; σ is dp_noise_multiplier or,

@@ -77,7 +77,7 @@ class SiteTrainer:
         self.privacy = privacy or SitePrivacy(store.root)
         self.embedding_noise = embedding_noise
         # Resume the local optimiser across rounds. Its moments are statistics of site data and stay on site
-        # with the private rows; record-level DP-SGD restarts its optimiser every round regardless.
+        # with the private rows (under DP-SGD they are built from the noised gradients only).
         self.keep_optimizer_state = keep_optimizer_state
         # A stable per-site seed for private parameter initialisation.
         self.private_seed = zlib.crc32(site_id.encode())
@@ -138,12 +138,11 @@ class SiteTrainer:
         factor = aggregation_factor(train_cfg.weighting or "samples", self.privacy, score)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
         base = model.shared_state()
-        resume = self.keep_optimizer_state and not self.privacy.record_level
-        opt_state = self.store.load_optimizer_state(data.user_keys) if resume else None
+        opt_state = self.store.load_optimizer_state(data.user_keys) if self.keep_optimizer_state else None
         stats = train_local(model, private, data, settings, self.device, progress=progress, step_factory=step_factory,
                             optimizer_state=opt_state)
         self.store.save_private(private, data.user_keys)
-        if resume and stats.optimizer_state is not None:
+        if self.keep_optimizer_state and stats.optimizer_state is not None:
             self.store.save_optimizer_state(stats.optimizer_state, data.user_keys)
         trained = model.shared_state()
         trained["interest.mean"] = u  # the aggregate of these deltas publishes the (weighted) mean ū

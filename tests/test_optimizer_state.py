@@ -71,3 +71,17 @@ def test_state_for_other_parameters_is_refused_and_the_optimiser_restarts():
     assert not other.load_state_dict(small.state_dict())
     after = other.state_dict()
     assert all(torch.equal(after[i][k], v) for i, s in before.items() for k, v in s.items())
+
+
+def test_dp_sgd_sites_resume_their_moments_and_spend_the_same_epsilon(tmp_path):
+    # Under DP-SGD the moments come from noised gradients only: keeping them costs no privacy budget.
+    dp = {"clip_norm": 0.3, "epsilon_budget": 8.0, "delta": 1e-5, "planned_rounds": 2, "unit": "record"}
+    cfg = dict(TINY, rounds=2, batch_size=32, dp=dp)
+    kept = run(SimConfig(**cfg, keep_optimizer_state=True), tmp_path / "kept", progress=False)
+    one = run(SimConfig(**{**cfg, "rounds": 1}, keep_optimizer_state=True), tmp_path / "one", progress=False)
+    restarted = run(SimConfig(**cfg), tmp_path / "restarted", progress=False)
+    per_round = _adam_steps(tmp_path / "one")
+    assert per_round and _adam_steps(tmp_path / "kept") == {site: 2 * s for site, s in per_round.items()}
+    assert kept[-1]["max_epsilon"] == restarted[-1]["max_epsilon"]
+    assert 7.9 < kept[-1]["max_epsilon"] <= 8.0
+    assert one[0]["max_epsilon"] < kept[-1]["max_epsilon"]

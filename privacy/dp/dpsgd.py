@@ -20,7 +20,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from admodels.training import TrainSettings, example_losses
+from admodels.training import TrainSettings, example_losses, resume_optimizer
 
 
 class _WithPrivate(nn.Module):
@@ -64,6 +64,13 @@ class DPSGDStep:
 
         self._per_example = vmap(grad(one_loss, argnums=(0, 1), has_aux=True), in_dims=(None, None, 0, 0, 0, 0),
                                  randomness="different")
+
+    def state_dict(self) -> dict:
+        """Adam's moments: built from the noised gradients only, so keeping them is post-processing."""
+        return self.dp_opt.original_optimizer.state_dict()["state"]
+
+    def load_state_dict(self, state: dict) -> bool:
+        return resume_optimizer(self.dp_opt.original_optimizer, state)
 
     def batches(self, targets: np.ndarray, rng: np.random.Generator):
         """Poisson sampling: every record joins each step's batch independently with probability q."""
