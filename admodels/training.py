@@ -143,6 +143,7 @@ def resume_optimizer(opt: torch.optim.Optimizer, state: dict) -> bool:
         opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
     return fits
 
+
 def train_local(model: FedAdsModel, private: PrivateUserState | None, data: SequenceData,
                 settings: TrainSettings, device: torch.device | None = None, progress: str | None = None,
                 step_factory=LocalStep, optimizer_state: dict | None = None) -> TrainStats:
@@ -172,8 +173,7 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
             if last_epoch:
                 group_mass += gate.double().sum(0).cpu()
     seconds = time.perf_counter() - started
-    state = stepper.state_dict() if hasattr(stepper, "state_dict") else None
-    return TrainStats(total_n, total_loss / max(total_n, 1), seconds, group_mass.numpy(), state)
+    return TrainStats(total_n, total_loss / max(total_n, 1), seconds, group_mass.numpy(), stepper.state_dict())
 
 
 @torch.inference_mode()

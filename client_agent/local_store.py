@@ -83,34 +83,40 @@ class LocalStore:
             return None
         return Identity.read(folder)
 
+    # tensors that belong to the site's users, saved with their keys: read back only for the same users
+    def _load_for_users(self, name: str, user_keys: np.ndarray) -> dict[str, torch.Tensor] | None:
+        path = self.root / f"{name}.safetensors"
+        if not path.exists():
+            return None
+        saved = load_file(str(path))
+        return saved if np.array_equal(saved.pop("user_keys").numpy(), user_keys) else None
+
+    def _save_for_users(self, name: str, tensors: dict[str, torch.Tensor], user_keys: np.ndarray) -> None:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        tensors["user_keys"] = torch.from_numpy(np.asarray(user_keys, dtype=np.int64))
+        tmp = self.root / f".{name}.safetensors.tmp"
+        save_file(tensors, str(tmp))
+        os.replace(tmp, self.root / f"{name}.safetensors")
+
     # private parameters
     def load_private(self, config: ModelConfig, user_keys: np.ndarray, seed: int) -> PrivateUserState:
         state = PrivateUserState(config, len(user_keys), seed=seed)
-        path = self.root / "private.safetensors"
-        if path.exists():
-            saved = load_file(str(path))
-            same_users = np.array_equal(saved.pop("user_keys").numpy(), user_keys)
+        saved = self._load_for_users("private", user_keys)
+        if saved is not None:
             shapes_match = all(saved[k].shape == v.shape for k, v in state.state_dict().items() if k in saved)
-            if same_users and shapes_match and set(saved) == set(state.state_dict()):
+            if shapes_match and set(saved) == set(state.state_dict()):
                 state.load_state_dict(saved)
         return state
 
     def save_private(self, state: PrivateUserState, user_keys: np.ndarray) -> None:
-        tensors = {k: v.detach().cpu().contiguous() for k, v in state.state_dict().items()}
-        tensors["user_keys"] = torch.from_numpy(np.asarray(user_keys, dtype=np.int64))
-        tmp = self.root / ".private.safetensors.tmp"
-        save_file(tensors, str(tmp))
-        os.replace(tmp, self.root / "private.safetensors")
+        self._save_for_users("private", state.state_dict(), user_keys)
 
     # the local optimiser's state (Adam moments), so that a site's training resumes rather than restarts
     def load_optimizer_state(self, user_keys: np.ndarray) -> dict | None:
         """The state saved with these users' private rows, else None (no state yet, or the site's users changed
         and the private rows it belonged to were reinitialised)."""
-        path = self.root / "optimizer.safetensors"
-        if not path.exists():
-            return None
-        saved = load_file(str(path))
-        if not np.array_equal(saved.pop("user_keys").numpy(), user_keys):
+        saved = self._load_for_users("optimizer", user_keys)
+        if saved is None:
             return None
         state: dict[int, dict] = {}
         for key, tensor in saved.items():
@@ -119,11 +125,8 @@ class LocalStore:
         return state
 
     def save_optimizer_state(self, state: dict, user_keys: np.ndarray) -> None:
-        tensors = {f"{i}/{name}": t.detach().cpu().contiguous() for i, s in state.items() for name, t in s.items()}
-        tensors["user_keys"] = torch.from_numpy(np.asarray(user_keys, dtype=np.int64))
-        tmp = self.root / ".optimizer.safetensors.tmp"
-        save_file(tensors, str(tmp))
-        os.replace(tmp, self.root / "optimizer.safetensors")
+        self._save_for_users("optimizer", {f"{i}/{name}": t for i, s in state.items() for name, t in s.items()},
+                             user_keys)
 
     def save_personalised(self, tensors: dict[str, np.ndarray], base_version: int) -> None:
         """The site's fine-tuned copy of a global model: stays here, for the site's own serving."""
