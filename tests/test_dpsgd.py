@@ -15,6 +15,7 @@ from admodels.training import TrainSettings, candidate_batch, example_losses
 from client_agent.site_privacy import BudgetExhausted, SitePrivacy
 from privacy.dp.accountant import ORDERS
 from privacy.dp.dpsgd import DPSGDStep
+from privacy.dp.row_sparse import compact_ids
 
 
 @pytest.fixture(scope="module")
@@ -44,29 +45,41 @@ def test_per_record_gradients_equal_one_backward_per_record(small):
     settings = TrainSettings(lr=1e-3)
     step = DPSGDStep(model, private, settings, noise_multiplier=1.0, clip_norm=1.0, sample_rate=0.5)
     seq, users, cands, rating = _batch(data)
-    shared = {k: p.detach() for k, p in step.shared.items()}
-    priv = {k: p.detach() for k, p in step.private.items()}
-    (g_shared, g_private), (losses, _) = step._per_example(shared, priv, seq, cands, users, rating)
+    seq[0, -2] = seq[0, -1]  # a record reading one item twice: its table gradient sums both lookups
+    _, rows, (losses, _) = step.record_gradients(seq, users, cands, rating)
+    assert rows["model.item_emb.weight"].shape[1] < data.n_items  # only the rows a record reads are kept
+    grads = step.dense_record_gradients(seq, users, cands, rating)
+    assert set(grads) == set(step.shared) | set(step.private)
     for i in range(len(seq)):
         model.zero_grad()
         private.zero_grad()
         out = model(seq[i:i + 1], cands[i:i + 1], users[i:i + 1], private)
         loss = example_losses(out, rating[i:i + 1], settings)[0]
         loss.backward()
-        assert float(losses[i]) == pytest.approx(float(loss), rel=1e-5)
-        for k, p in step.shared.items():
-            torch.testing.assert_close(g_shared[k][i], p.grad if p.grad is not None else torch.zeros_like(p),
+        assert float(losses[i]) == pytest.approx(float(loss.detach()), rel=1e-5)
+        for k, p in (*step.shared.items(), *step.private.items()):
+            torch.testing.assert_close(grads[k][i], p.grad if p.grad is not None else torch.zeros_like(p),
                                        rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(g_private["private.user_emb"][i], private.user_emb.grad, rtol=1e-4, atol=1e-6)
 
 
-def _sgd_step(small, sigma: float, clip: float, batch: int, seed: int = 7) -> DPSGDStep:
+def test_compact_ids_renumber_each_record_within_its_own_distinct_rows():
+    ids = torch.tensor([[0, 0, 7, 3, 7], [5, 5, 5, 5, 5], [9, 1, 4, 2, 8]])
+    rows, local = compact_ids(ids)
+    assert rows.shape == (3, 6)
+    torch.testing.assert_close(torch.gather(rows, 1, local), ids)  # every lookup reads its own id back
+    assert bool((local[ids == 0] == 0).all())  # padding stays row 0, which the embedding never trains
+    for r in rows:
+        used = r[r > 0]
+        assert len(used) == len(set(used.tolist()))  # no real row twice: per-record norms stay exact
+
+
+def _sgd_step(small, sigma: float, clip: float, batch: int, seed: int = 7, row_sparse: bool = True) -> DPSGDStep:
     """A DPSGDStep over shared and private parameters whose inner optimiser is plain SGD at lr 1, so a
     parameter's move is exactly the gradient opacus releases to the optimiser."""
     data, config = small
     model, private = build_model(config, seed=1), PrivateUserState(config, data.n_users, seed=2)
     step = DPSGDStep(model, private, TrainSettings(lr=1.0), noise_multiplier=sigma, clip_norm=clip, sample_rate=0.5,
-                     generator=torch.Generator().manual_seed(seed))
+                     generator=torch.Generator().manual_seed(seed), row_sparse=row_sparse)
     step.dp_opt.original_optimizer = torch.optim.SGD([*step.shared.values(), *step.private.values()], lr=1.0)
     step.dp_opt.expected_batch_size = batch
     return step
@@ -82,10 +95,8 @@ def test_the_released_gradient_is_the_mean_of_records_clipped_to_c_over_shared_a
     params = {**step.shared, **step.private}
     seq, users, cands, rating = _batch(data)
     before = {k: p.detach().clone() for k, p in params.items()}
-    (g_shared, g_private), _ = step._per_example({k: before[k] for k in step.shared},
-                                                 {k: before[k] for k in step.private}, seq, cands, users, rating)
-    g = {**g_shared, **g_private}
-    assert any(float(g[k].abs().sum()) > 0 for k in g_private)  # the records do reach the private state
+    g = step.dense_record_gradients(seq, users, cands, rating)
+    assert any(float(g[k].abs().sum()) > 0 for k in step.private)  # the records do reach the private state
     norms = torch.sqrt(sum((g[k].flatten(1) ** 2).sum(1) for k in g))
     assert bool((norms > clip).all())
     torch.testing.assert_close(step.record_gradient_norms(seq, users, cands, rating), norms)
@@ -95,6 +106,25 @@ def test_the_released_gradient_is_the_mean_of_records_clipped_to_c_over_shared_a
         torch.testing.assert_close(before[k] - p.detach(), expected[k], rtol=1e-4, atol=1e-7)
     applied = torch.sqrt(sum(((before[k] - params[k].detach()) ** 2).sum() for k in params))
     assert float(applied) <= clip + 1e-6  # the mean of clipped records cannot exceed C
+
+
+def test_row_sparse_records_release_what_dense_per_record_tables_release(small):
+    """The same records, clip and noise seed give the same released step whether each record's table
+    gradients are kept to its rows or materialised in full; rows no record read still get noise."""
+    data, _ = small
+    seq, users, cands, rating = _batch(data)
+    moved = []
+    for row_sparse in (True, False):
+        step = _sgd_step(small, 1.0, 0.05, 6, row_sparse=row_sparse)
+        params = {**step.shared, **step.private}
+        before = {k: p.detach().clone() for k, p in params.items()}
+        step.step(seq, users, cands, rating)
+        moved.append({k: before[k] - p.detach() for k, p in params.items()})
+    for k in moved[0]:
+        torch.testing.assert_close(moved[0][k], moved[1][k], rtol=1e-4, atol=1e-6)
+    unread = torch.ones(data.n_items + 1, dtype=torch.bool)
+    unread[torch.cat([seq, cands], dim=1).flatten()] = False
+    assert int(unread.sum()) > 0 and bool((moved[0]["model.item_emb.weight"][unread] != 0).all())
 
 
 def test_noise_on_the_released_gradient_has_std_sigma_c_over_the_expected_batch(small):

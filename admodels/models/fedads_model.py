@@ -47,6 +47,10 @@ class ModelConfig:
 class PrivateUserState(nn.Module):
     """A site's private parameters: one embedding and one low-rank FFN per local user. Never sent."""
 
+    # Which axis of each tensor is the user's (a record reads only its own user's slice: DP-SGD's
+    # per-record gradients keep just that slice, privacy.dp.row_sparse).
+    USER_AXIS = {"user_emb": 0, "ffn_down": 1, "ffn_up": 1}
+
     def __init__(self, config: ModelConfig, n_users: int, seed: int = 0):
         super().__init__()
         gen = torch.Generator().manual_seed(seed)

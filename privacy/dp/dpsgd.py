@@ -9,18 +9,23 @@ a private state trained without noise would carry a record's influence into the 
 (a user's private row moves with each of their records, and every other record of that user then
 reads it). With the whole local state a DP-SGD trajectory, the shared update is post-processing,
 and the round's release is a composition of `steps` Poisson-sampled Gaussian events, accounted by
-privacy.dp.accountant.
+privacy.dp.accountant. A record's gradients of the lookup tables (item embeddings, the private rows)
+are computed only on the rows it reads (privacy.dp.row_sparse): the same clipped sum, without a
+dense table per record.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-from opacus.optimizers import DPOptimizer
 from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from admodels.models.fedads_model import PrivateUserState
 from admodels.training import TrainSettings, example_losses, resume_optimizer
+from privacy.dp.row_sparse import RowSparseDPOptimizer, compact_ids, gather_rows, scatter_rows
+
+ITEM_TABLE = "model.item_emb.weight"
 
 
 class _WithPrivate(nn.Module):
@@ -42,7 +47,9 @@ class DPSGDStep:
     """A LocalStep (admodels.training) that trains the shared and private parameters with DP-SGD."""
 
     def __init__(self, model, private, settings: TrainSettings, noise_multiplier: float, clip_norm: float,
-                 sample_rate: float, generator: torch.Generator | None = None):
+                 sample_rate: float, generator: torch.Generator | None = None, row_sparse: bool = True):
+        """row_sparse=False materialises every record's gradient of every table in full (the reference
+        bench/dp_step times it against; the release is the same)."""
         if settings.prox_mu > 0:
             raise ValueError("DP-SGD does not combine with FedProx here: the proximal term is not per-record")
         self.settings, self.sample_rate = settings, sample_rate
@@ -53,16 +60,20 @@ class DPSGDStep:
         if self.private:
             groups.append({"params": list(self.private.values()), "lr": settings.lr * settings.private_lr_scale})
         # One optimiser over both, so opacus clips each record's gradient over shared and private together.
-        self.dp_opt = DPOptimizer(torch.optim.Adam(groups, lr=settings.lr),
-                                  noise_multiplier=noise_multiplier, max_grad_norm=clip_norm,
-                                  expected_batch_size=1, loss_reduction="mean", generator=generator)
+        self.dp_opt = RowSparseDPOptimizer(torch.optim.Adam(groups, lr=settings.lr),
+                                           noise_multiplier=noise_multiplier, max_grad_norm=clip_norm,
+                                           expected_batch_size=1, loss_reduction="mean", generator=generator)
+        # Lookup tables and the axis their rows lie on; each record sees only the rows it reads.
+        self.tables = {ITEM_TABLE: 0} if ITEM_TABLE in self.shared and row_sparse else {}
+        self.tables.update({f"private.{n}": axis for n, axis in PrivateUserState.USER_AXIS.items()
+                            if f"private.{n}" in self.private and row_sparse})
 
-        def one_loss(shared, private, seq, cands, users, rating):
-            out = functional_call(self.wrapped, {**shared, **private}, (seq[None], cands[None], users[None]))
+        def one_loss(dense, tables, seq, cands, users, rating):
+            out = functional_call(self.wrapped, {**dense, **tables}, (seq[None], cands[None], users[None]))
             loss = example_losses(out, rating[None], settings)[0]
             return loss, (loss.detach(), out["gate"][0])
 
-        self._per_example = vmap(grad(one_loss, argnums=(0, 1), has_aux=True), in_dims=(None, None, 0, 0, 0, 0),
+        self._per_example = vmap(grad(one_loss, argnums=(0, 1), has_aux=True), in_dims=(None, 0, 0, 0, 0, 0),
                                  randomness="different")
 
     def state_dict(self) -> dict:
@@ -81,20 +92,40 @@ class DPSGDStep:
     def num_batches(self, n_targets: int) -> int:
         return steps_per_epoch(self.sample_rate)
 
-    def _record_gradients(self, seq, users, cands, rating):
-        """Every record's gradient of the shared and the private parameters, its loss and its gate."""
-        shared = {k: p.detach() for k, p in self.shared.items()}
-        private = {k: p.detach() for k, p in self.private.items()}
+    def record_gradients(self, seq, users, cands, rating):
+        """Every record's gradient of the shared and the private parameters, its loss and its gate.
+
+        Returns (grads, rows, (losses, gates)): grads[name] is (B, *shape); for a lookup table the
+        table's axis holds only the record's rows, whose numbers rows[name] (B, K) gives.
+        """
+        rows = {n: users[:, None] for n in self.tables if n != ITEM_TABLE}
+        if rows:  # each record's private slices hold its own user only, at position 0
+            users = torch.zeros_like(users)
+        if ITEM_TABLE in self.tables:
+            rows[ITEM_TABLE], local = compact_ids(torch.cat([seq, cands], dim=1))
+            seq, cands = local[:, :seq.shape[1]], local[:, seq.shape[1]:]
+        params = {k: p.detach() for k, p in (*self.shared.items(), *self.private.items())}
+        tables = {n: gather_rows(params.pop(n), rows[n], axis) for n, axis in self.tables.items()}
         # The fused attention kernels have no vmap batching rule (torch falls back to a per-record
         # loop); the math kernel batches.
         with sdpa_kernel(SDPBackend.MATH):
-            return self._per_example(shared, private, seq, cands, users, rating)
+            (g_dense, g_tables), aux = self._per_example(params, tables, seq, cands, users, rating)
+        return {**g_dense, **g_tables}, rows, aux
+
+    def dense_record_gradients(self, seq, users, cands, rating) -> dict[str, torch.Tensor]:
+        """record_gradients with each table's rows scattered into its full shape (for tests and checks)."""
+        grads, rows, _ = self.record_gradients(seq, users, cands, rating)
+        for n, axis in self.tables.items():
+            table = self.shared.get(n, self.private.get(n))
+            grads[n] = torch.stack([scatter_rows(grads[n][i:i + 1], rows[n][i:i + 1], table.shape, axis)
+                                    for i in range(len(seq))])
+        return grads
 
     def record_gradient_norms(self, seq, users, cands, rating) -> torch.Tensor:
         """Each record's gradient norm over the shared and private parameters together: what clipping
         compares with C (bench/dp_grad_norms reads it to choose C)."""
-        (g_shared, g_private), _ = self._record_gradients(seq, users, cands, rating)
-        return torch.sqrt(sum((g.flatten(1) ** 2).sum(1) for g in (*g_shared.values(), *g_private.values())))
+        grads, _, _ = self.record_gradients(seq, users, cands, rating)
+        return torch.sqrt(sum((g.flatten(1) ** 2).sum(1) for g in grads.values()))
 
     def step(self, seq, users, cands, rating) -> tuple[float, torch.Tensor]:
         if len(seq) == 0:
@@ -103,12 +134,12 @@ class DPSGDStep:
                 p.grad_sample = torch.zeros((1, *p.shape), device=p.device)
             gate, loss_sum = torch.zeros(0, 1), 0.0
         else:
-            (g_shared, g_private), (losses, gate) = self._record_gradients(seq, users, cands, rating)
+            grads, rows, (losses, gate) = self.record_gradients(seq, users, cands, rating)
             loss_sum = float(losses.sum())
-            for k, p in self.shared.items():
-                p.grad_sample = g_shared[k]
-            for k, p in self.private.items():
-                p.grad_sample = g_private[k]
+            for k, p in (*self.shared.items(), *self.private.items()):
+                p.grad_sample = grads[k]
+                if k in self.tables:
+                    p.grad_rows, p.grad_row_axis = rows[k], self.tables[k]
         self.dp_opt.step()
         self.dp_opt.zero_grad(set_to_none=True)
         return loss_sum, gate
