@@ -27,9 +27,10 @@ class UploadRejected(Exception):
 
 class AggregationRound:
     def __init__(self, round_id: int, base_version: int, participants: dict[str, str], registry: ModelRegistry,
-                 secure: bool = False, clip: float = 0.0, stage_deadline_s: float = 120.0, server_lr: float = 1.0):
+                 secure: bool = False, clip: float = 0.0, stage_deadline_s: float = 120.0, server_lr: float = 1.0,
+                 server_momentum: float = 0.0):
         self.round_id = round_id
-        self.server_lr = server_lr
+        self.server_lr, self.server_momentum = server_lr, server_momentum
         self.participants = dict(participants)  # site → sha256 of its upload token
         self.registry = registry
         self.manifest, self.base = registry.load(base_version)
@@ -122,9 +123,11 @@ class AggregationRound:
             total = np.zeros(self.layout.length, dtype=np.float64)
             for site in included:
                 total += self.received[site]
-        tensors = self.layout.apply(self.base, total, self.server_lr)
+        previous = self.registry.parent_tensors(self.manifest) if self.server_momentum else None
+        tensors = self.layout.apply(self.base, total, self.server_lr, self.server_momentum, previous)
         manifest = self.registry.publish_successor(
             self.manifest, tensors, round_id=self.round_id,
             extras={"sites": included, "weights": self.layout.weights_of(total),
-                    "secure_aggregation": self.stages is not None, "server_learning_rate": self.server_lr})
+                    "secure_aggregation": self.stages is not None, "server_learning_rate": self.server_lr,
+                    "server_momentum": self.server_momentum if previous is not None else 0.0})
         return {"manifest": manifest, "included": included}

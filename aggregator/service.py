@@ -35,17 +35,20 @@ class AggregatorCore:
         self.lock = threading.Lock()
 
     def open_round(self, round_id: int, base_version: int, participants: dict[str, str], secure: bool = False,
-                   clip: float = 0.0, stage_deadline_s: float = 120.0, server_lr: float = 1.0) -> AggregationRound:
+                   clip: float = 0.0, stage_deadline_s: float = 120.0, server_lr: float = 1.0,
+                   server_momentum: float = 0.0) -> AggregationRound:
         if round_id <= 0 or not participants:
             raise UploadRejected("invalid", "a round needs a positive id and at least one participant")
         if not 0 < server_lr <= 10:
             raise UploadRejected("invalid", f"server learning rate {server_lr} must be in (0, 10]")
+        if not 0 <= server_momentum < 1:
+            raise UploadRejected("invalid", f"server momentum {server_momentum} must be in [0, 1)")
         with self.lock:
             if round_id in self.rounds:
                 raise UploadRejected("exists", f"round {round_id} is already open")
         try:
             rnd = AggregationRound(round_id, base_version, participants, self.registry, secure, clip,
-                                   stage_deadline_s or 120.0, server_lr)
+                                   stage_deadline_s or 120.0, server_lr, server_momentum)
         except VersionNotFound as exc:
             raise UploadRejected("not_found", str(exc)) from exc
         except ValueError as exc:
@@ -85,7 +88,7 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
             rnd = self.core.open_round(request.round_id, request.base_version,
                                        {p.site_id: p.upload_token_sha256 for p in request.participants},
                                        request.secure_aggregation, request.secagg_clip, request.stage_deadline_s,
-                                       request.server_learning_rate or 1.0)
+                                       request.server_learning_rate or 1.0, request.server_momentum)
         except UploadRejected as exc:
             abort(context, code_for(exc.kind), str(exc))
         log.info("round opened", extra={"round_id": request.round_id, "sites": len(request.participants),

@@ -47,6 +47,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=1, help="local epochs per round of the federated runs")
     ap.add_argument("--central-epochs", type=int, default=1, help="epochs per round of the centralized runs")
     ap.add_argument("--server-lr", type=float, default=1.0, help="global step η of the federated runs")
+    ap.add_argument("--server-momentum", type=float, default=0.0,
+                    help="server momentum β of the federated runs (FedAvgM, heavy ball on the global step)")
     ap.add_argument("--keep-optimizer-state", action="store_true",
                     help="every site resumes its local Adam state across rounds instead of restarting it "
                          "(centralized runs too: one site, same code)")
@@ -91,6 +93,7 @@ def main(argv=None) -> int:
                             prox_mu=args.prox_mu if mode == "federated" else 0.0,
                             private_lr_scale=args.private_lr_scale,
                             server_lr=args.server_lr if mode == "federated" else 1.0, train_seed=args.train_seed,
+                            server_momentum=args.server_momentum if mode == "federated" else 0.0,
                             keep_optimizer_state=args.keep_optimizer_state)
             with tempfile.TemporaryDirectory() as tmp:
                 history = run(cfg, Path(tmp) / "sim")
@@ -111,6 +114,7 @@ def training_of(cfg: dict, with_seed: bool = True) -> str:
     """One line of how a run trained, from its stored SimConfig."""
     lr = lr_schedule_label(cfg["lr"], cfg.get("final_lr", 0.0))
     step = f", η {cfg['server_lr']:g}" if cfg.get("server_lr", 1.0) != 1.0 else ""
+    step += f", server momentum {cfg['server_momentum']:g}" if cfg.get("server_momentum", 0.0) else ""
     # Only what differs from the defaults, so older rows read as before.
     extra = "".join(f", {label} {cfg[key]}" for key, label, default in
                     (("batch_size", "batch", 256), ("negatives", "negatives", 4), ("prox_mu", "μ", 0.0),

@@ -14,10 +14,11 @@ class AggregatorClient:
         self.timeout_s = timeout_s
 
     def open_round(self, round_id: int, base_version: int, token_sha256: dict[str, str], secure: bool = True,
-                   clip: float = 0.0, stage_deadline_s: float = 120.0, server_lr: float = 1.0) -> int:
+                   clip: float = 0.0, stage_deadline_s: float = 120.0, server_lr: float = 1.0,
+                   server_momentum: float = 0.0) -> int:
         resp = self.stub.OpenRound(apb.OpenRoundRequest(
             round_id=round_id, base_version=base_version, secure_aggregation=secure, secagg_clip=clip,
-            stage_deadline_s=stage_deadline_s, server_learning_rate=server_lr,
+            stage_deadline_s=stage_deadline_s, server_learning_rate=server_lr, server_momentum=server_momentum,
             participants=[apb.RoundParticipant(site_id=s, upload_token_sha256=h) for s, h in token_sha256.items()]),
             timeout=60)
         return resp.vector_length

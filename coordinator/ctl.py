@@ -92,7 +92,7 @@ def cmd_start_round(admin, args) -> int:
                          plain_aggregation=args.plain_aggregation, secagg_clip=args.secagg_clip,
                          interest_beta=args.interest_beta, personalise_epochs=args.personalise_epochs,
                          stage_deadline_s=args.stage_deadline_s, server_learning_rate=args.server_lr,
-                         private_lr_scale=args.private_lr_scale)
+                         private_lr_scale=args.private_lr_scale, server_momentum=args.server_momentum)
     info = admin.StartRound(pb.StartRoundRequest(config=cfg), timeout=60)
     if not args.wait:
         _print_round(_round_dict(info), args.json)
@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fixed-point range of each update element under secure aggregation (default 2^24)")
     s.add_argument("--server-lr", type=float, default=1.0,
                    help="global step η: new model = old + η·(weighted mean of the sites' deltas); 1 is FedAvg")
+    s.add_argument("--server-momentum", type=float, default=0.0,
+                   help="server momentum β (FedAvgM): the global step also moves β·(old − old's parent); 0: none")
     s.add_argument("--private-lr-scale", type=float, default=0.1,
                    help="learning rate of each site's private parameters as a multiple of --lr")
     s.add_argument("--wait", action="store_true", help="wait until the round ends; exit 1 if it failed")

@@ -32,6 +32,7 @@ class RoundSettings:
     personalise_epochs: int = 0
     server_learning_rate: float = 1.0
     private_lr_scale: float = 0.1
+    server_momentum: float = 0.0
 
     @classmethod
     def from_proto(cls, msg) -> "RoundSettings":
@@ -46,7 +47,7 @@ class RoundSettings:
             interest_beta=msg.interest_beta or d.interest_beta, personalise_epochs=msg.personalise_epochs,
             stage_deadline_s=msg.stage_deadline_s or d.stage_deadline_s,
             server_learning_rate=msg.server_learning_rate or d.server_learning_rate,
-            private_lr_scale=msg.private_lr_scale or d.private_lr_scale)
+            private_lr_scale=msg.private_lr_scale or d.private_lr_scale, server_momentum=msg.server_momentum)
         s.validate()
         return s
 
@@ -68,6 +69,7 @@ class RoundSettings:
             (self.secagg_clip > 0 and math.isfinite(self.secagg_clip), "secagg clip must be positive"),
             (0 < self.server_learning_rate <= 10 and math.isfinite(self.server_learning_rate),
              "server learning rate must lie in (0, 10]"),
+            (0 <= self.server_momentum < 1, "server momentum must lie in [0, 1)"),
             (0 < self.private_lr_scale <= 10 and math.isfinite(self.private_lr_scale),
              "private lr scale must lie in (0, 10]"),
             (self.weighting in WEIGHTINGS, f"weighting must be one of {', '.join(WEIGHTINGS)}"),

@@ -221,7 +221,7 @@ class RoundManager:
         secure = not settings.plain_aggregation
         self.aggregator.open_round(round_id, rnd["base_version"], {s: sha256_hex(t.encode()) for s, t in tokens.items()},
                                    secure, settings.secagg_clip, settings.stage_deadline_s,
-                                   settings.server_learning_rate)
+                                   settings.server_learning_rate, settings.server_momentum)
         identities = self.store.identity_keys(list(tokens))
         peers = [cpb.PeerIdentity(site_id=s, identity_public_key=identities.get(s) or b"") for s in sorted(tokens)]
         train = cpb.TrainConfig(epochs=settings.epochs, learning_rate=settings.learning_rate,

@@ -47,6 +47,7 @@ class SimConfig:
     personalise_epochs: int = 0
     secure: bool = False
     server_lr: float = 1.0
+    server_momentum: float = 0.0                        # β of the heavy-ball server step (FedAvgM)
     keep_optimizer_state: bool = False                  # sites resume their local Adam state across rounds
     full_ranking: bool = False                          # also rank against the whole catalogue (last round)
     seed: int = 0                                       # the data: partition, user sample, evaluation candidates
@@ -130,7 +131,9 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         else:
             total = sum(vectors.values())
         _, base = registry.load(manifest["version"])
-        new = registry.publish_successor(manifest, layout.apply(base, total, cfg.server_lr), round_id=r)
+        previous = registry.parent_tensors(manifest) if cfg.server_momentum else None
+        new = registry.publish_successor(manifest, layout.apply(base, total, cfg.server_lr, cfg.server_momentum,
+                                                                previous), round_id=r)
         _, new_weights = registry.read_bytes(new["version"])
         last = r == cfg.rounds
         # Personalisation fine-tunes the final model, at the rate the schedule ended on (a cosine run's first

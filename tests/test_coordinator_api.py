@@ -90,6 +90,8 @@ def test_start_round_refusals_leave_no_round_behind(services):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "learning rate" in details
     code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(private_lr_scale=-1))))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "private lr scale" in details
+    code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(server_momentum=1.0))))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "server momentum" in details
     code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(sites=1, min_sites=2))))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "min-sites" in details
     assert list(admin.ListRounds(pb.ListRoundsRequest()).rounds) == []

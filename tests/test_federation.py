@@ -28,17 +28,20 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
     fed = federation_factory(n_sites=3, proxy=True, site_config={"site-01": "keep_optimizer_state = true"}).start()
     registry = ModelRegistry(fed.registry)
     sent_vectors, masked_uploads, site_01_steps = [], [], 0
-    for r, eta in ((1, 1.0), (2, 1.5)):  # round 2 takes a larger global step (server learning rate η)
+    # Round 2 takes a larger global step (server learning rate η) with server momentum β: it also
+    # repeats β times round 1's step, read off the registry.
+    for r, eta, beta in ((1, 1.0, 0.0), (2, 1.5, 0.5)):
         scale = ("--private-lr-scale", "0.5") if r == 2 else ()
         info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--seed", str(r),
-                                  "--server-lr", str(eta), *scale).stdout)
+                                  "--server-lr", str(eta), "--server-momentum", str(beta), *scale).stdout)
         assert info["state"] == "COMPLETED", info
         assert info["config"]["private_lr_scale"] == (0.5 if r == 2 else 0.1)
         assert {p["state"] for p in info["participants"]} == {"EVALUATED"}
         assert 0.0 <= info["metrics"]["hr_at_10"] <= 1.0 and info["metrics"]["num_users"] > 0
 
-        _, base = registry.load(info["base_version"])
+        base_manifest, base = registry.load(info["base_version"])
         manifest, published = registry.load(info["result_version"])
+        previous = registry.load(base_manifest["parent_version"])[1] if beta else None
         assert manifest["parent_version"] == info["base_version"] and manifest["round_id"] == info["round_id"]
         assert all(t["scope"] != "private" for t in manifest["tensors"])
         offsets, n_tensor_values = _offsets(manifest)
@@ -63,7 +66,7 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
         assert weight_sums["global"] == sum(p["num_samples"] for p in info["participants"])
 
         assert manifest["extras"]["secure_aggregation"] is True
-        assert manifest["extras"]["server_learning_rate"] == eta
+        assert manifest["extras"]["server_learning_rate"] == eta and manifest["extras"]["server_momentum"] == beta
         quantisation = FixedPoint(2.0 ** 24, 3, 48).error_bound(3)
         changed = 0
         for name, (off, size, shape, scope) in offsets.items():
@@ -71,6 +74,8 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
             if weight_sums[scope] > 0:
                 step = 1.0 if name == "interest.mean" else eta  # a published mean is never extrapolated
                 expected = expected + step * (sums[off:off + size] / weight_sums[scope]).reshape(shape)
+                if previous is not None and name != "interest.mean":
+                    expected = expected + beta * (base[name] - previous[name].astype(np.float64))
             bound = eta * quantisation / weight_sums[scope] if weight_sums[scope] > 0 else 0.0
             np.testing.assert_allclose(published[name], expected, rtol=1e-5, atol=1e-6 + bound, err_msg=name)
             changed += not np.array_equal(published[name], base[name])

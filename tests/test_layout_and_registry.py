@@ -52,6 +52,15 @@ def test_statistics_marked_in_the_manifest_take_no_server_step(tmp_path):
     successor = reg.publish_successor(manifest, out, round_id=1)
     assert successor["parent_version"] == manifest["version"] and successor["tensors"] == [
         {**t, "shape": list(t["shape"])} for t in manifest["tensors"]]
+    # server momentum: the step adds β·(base − base's parent), read from the registry; a first model has none
+    assert reg.parent_tensors(manifest) is None
+    previous = reg.parent_tensors(successor)
+    np.testing.assert_array_equal(previous["w"], base["w"])
+    again = layout.apply(out, total, server_lr=2.0, momentum=0.5, previous=previous)
+    np.testing.assert_allclose(again["w"], out["w"] + 2.0 * 10 / 4 + 0.5 * (out["w"] - base["w"]))
+    np.testing.assert_allclose(again["mean"], out["mean"] + (1 * 4 + 3 * 8) / 4)  # a statistic: no momentum
+    np.testing.assert_allclose(layout.apply(out, total, 2.0, momentum=0.0, previous=previous)["w"],
+                               layout.apply(out, total, 2.0)["w"])
     with pytest.raises(RegistryError, match="not published"):
         reg.publish(base, {"w": "global", "mean": "global"}, parent_version=1, round_id=1, model_config={},
                     statistics={"interest.mean"})

@@ -85,12 +85,14 @@ class UpdateLayout:
     def weights_of(self, vector: np.ndarray) -> dict[str, float]:
         return {scope: float(vector[self.weight_slot(scope)]) for scope in self.scopes}
 
-    def apply(self, base: Mapping[str, np.ndarray], summed: np.ndarray, server_lr: float = 1.0
-              ) -> dict[str, np.ndarray]:
-        """New parameters from the summed vectors: base + η·Σ w·Δ / Σ w per scope (η: server learning rate).
+    def apply(self, base: Mapping[str, np.ndarray], summed: np.ndarray, server_lr: float = 1.0,
+              momentum: float = 0.0, previous: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """New parameters from the summed vectors: base + η·Σ w·Δ / Σ w per scope (η: server learning rate)
+        + β·(base − previous), where previous is base's own parent (server momentum β, heavy ball: FedAvgM
+        with its velocity read off the last published step, so no optimiser state outlives a round).
 
         A scope whose summed weight is zero (a group no site routed to) keeps its parameters. Statistics
-        always take η = 1: they are the sites' weighted mean, not a trained step.
+        always take η = 1 and no momentum: they are the sites' weighted mean, not a trained step.
         """
         if summed.shape != (self.length,):
             raise LayoutError(f"summed vector has shape {summed.shape}, expected ({self.length},)")
@@ -101,8 +103,10 @@ class UpdateLayout:
             total = weights[slot.scope]
             if total > 0:
                 eta = 1.0 if slot.statistic else server_lr
-                step = eta * summed[slot.offset:slot.offset + slot.size] / total
-                out[slot.name] = (old.astype(np.float64) + step.reshape(slot.shape)).astype(old.dtype)
+                step = (eta * summed[slot.offset:slot.offset + slot.size] / total).reshape(slot.shape)
+                if momentum and previous is not None and not slot.statistic:
+                    step = step + momentum * (old.astype(np.float64) - np.asarray(previous[slot.name], np.float64))
+                out[slot.name] = (old.astype(np.float64) + step).astype(old.dtype)
             else:
                 out[slot.name] = old.copy()
         return out

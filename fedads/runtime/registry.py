@@ -83,6 +83,20 @@ class ModelRegistry:
         manifest, data = self.read_bytes(version)
         return manifest, st_load(data)
 
+    def parent_tensors(self, manifest: Mapping) -> dict[str, np.ndarray] | None:
+        """The weights of the version `manifest` was derived from (server momentum reads the last global
+        step off it), or None for a first model or a parent that no longer matches its tensors."""
+        if manifest.get("parent_version", 0) <= 0:
+            return None
+        try:
+            _, tensors = self.load(manifest["parent_version"])
+        except VersionNotFound:
+            return None
+        shapes = {t["name"]: tuple(t["shape"]) for t in manifest["tensors"]}
+        if {k: v.shape for k, v in tensors.items()} != shapes:
+            return None
+        return tensors
+
     def publish(self, tensors: Mapping[str, np.ndarray], scopes: Mapping[str, str], *, parent_version: int,
                 round_id: int, model_config: Mapping, metrics: Mapping | None = None,
                 extras: Mapping | None = None, statistics: Iterable[str] = ()) -> dict:

@@ -15,7 +15,7 @@ class RoundParticipant(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., upload_token_sha256: _Optional[str] = ...) -> None: ...
 
 class OpenRoundRequest(_message.Message):
-    __slots__ = ("round_id", "base_version", "participants", "secure_aggregation", "secagg_clip", "stage_deadline_s", "server_learning_rate")
+    __slots__ = ("round_id", "base_version", "participants", "secure_aggregation", "secagg_clip", "stage_deadline_s", "server_learning_rate", "server_momentum")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     BASE_VERSION_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class OpenRoundRequest(_message.Message):
     SECAGG_CLIP_FIELD_NUMBER: _ClassVar[int]
     STAGE_DEADLINE_S_FIELD_NUMBER: _ClassVar[int]
     SERVER_LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    SERVER_MOMENTUM_FIELD_NUMBER: _ClassVar[int]
     round_id: int
     base_version: int
     participants: _containers.RepeatedCompositeFieldContainer[RoundParticipant]
@@ -30,7 +31,8 @@ class OpenRoundRequest(_message.Message):
     secagg_clip: float
     stage_deadline_s: float
     server_learning_rate: float
-    def __init__(self, round_id: _Optional[int] = ..., base_version: _Optional[int] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., secure_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., stage_deadline_s: _Optional[float] = ..., server_learning_rate: _Optional[float] = ...) -> None: ...
+    server_momentum: float
+    def __init__(self, round_id: _Optional[int] = ..., base_version: _Optional[int] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., secure_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., stage_deadline_s: _Optional[float] = ..., server_learning_rate: _Optional[float] = ..., server_momentum: _Optional[float] = ...) -> None: ...
 
 class OpenRoundResponse(_message.Message):
     __slots__ = ("vector_length",)
