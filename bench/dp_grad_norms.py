@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from admodels.models.fedads_model import ModelConfig, build_model
+from admodels.models.fedads_model import build_model
 from admodels.training import TrainSettings, candidate_batch, epoch_targets, train_local
-from client_agent.local_store import LocalStore
-from client_agent.site_trainer import SiteTrainer
-from deploy.site_setup import prepare_federation
+from bench.one_site import add_site_arguments, one_site
 from privacy.dp.dpsgd import DPSGDStep
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -38,9 +34,7 @@ def norms(model, private, data, settings: TrainSettings, records: np.ndarray) ->
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"])
-    ap.add_argument("--sites", type=int, default=8, help="split by zip region into this many sites")
-    ap.add_argument("--site", type=int, default=0, help="which site's records to measure")
+    add_site_arguments(ap, "which site's records to measure")
     ap.add_argument("--records", type=int, default=1024, help="how many of its records (a seeded sample)")
     ap.add_argument("--epochs", type=int, default=3, help="plain training epochs before the second measurement")
     ap.add_argument("--clips", default="0.1,0.3,1,3", help="candidate clip norms to report")
@@ -48,21 +42,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     clips = [float(c) for c in args.clips.split(",")]
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        specs, model_config = prepare_federation(args.dataset, args.sites, tmp, "in-process",
-                                                 partition_key="zip_region")
-        config = ModelConfig.from_dict(model_config)
-        spec = specs[args.site]
-        trainer = SiteTrainer(spec.site_id, spec.folder / "interactions.csv", LocalStore(spec.folder / "state"))
-        data = trainer.data_for(config)
+    with one_site(args) as (site_id, config, trainer, data):
         model = build_model(config, seed=0)
         private = trainer.store.load_private(config, data.user_keys, trainer.private_seed)
         settings = TrainSettings(epochs=args.epochs, lr=0.01, batch_size=64, negatives=4, seed=0,
                                  max_targets_per_user=0, private_lr_scale=0.1)
         targets = epoch_targets(data, 0)
         records = np.random.default_rng(0).choice(targets, min(args.records, len(targets)), replace=False)
-        print(f"{args.dataset}, site {spec.site_id} of {args.sites} ({len(targets)} records), "
+        print(f"{args.dataset}, site {site_id} of {args.sites} ({len(targets)} records), "
               f"{len(records)} sampled; gradient norm over shared and private parameters")
         print(f"{'':>20}" + "".join(f"{f'q{int(q * 100):02d}':>7}" for q in QUANTILES)
               + "".join(f"{f'clipped@{c:g}':>13}" for c in clips))

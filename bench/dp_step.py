@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from admodels.models.fedads_model import ModelConfig, build_model
+from admodels.models.fedads_model import build_model
 from admodels.training import TrainSettings, candidate_batch
-from client_agent.local_store import LocalStore
-from client_agent.site_trainer import SiteTrainer
-from deploy.site_setup import prepare_federation
+from bench.one_site import add_site_arguments, one_site
 from privacy.dp.dpsgd import DPSGDStep
 
 
@@ -37,27 +33,19 @@ def time_steps(step: DPSGDStep, batches: list, repeats: int) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"])
-    ap.add_argument("--sites", type=int, default=8, help="split by zip region into this many sites")
-    ap.add_argument("--site", type=int, default=0, help="which site's records to train on")
+    add_site_arguments(ap, "which site's records to train on")
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--batches", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        specs, model_config = prepare_federation(args.dataset, args.sites, Path(tmp), "in-process",
-                                                 partition_key="zip_region")
-        config = ModelConfig.from_dict(model_config)
-        spec = specs[args.site]
-        trainer = SiteTrainer(spec.site_id, spec.folder / "interactions.csv", LocalStore(spec.folder / "state"))
-        data = trainer.data_for(config)
+    with one_site(args) as (site_id, config, trainer, data):
         targets = np.random.default_rng(0).permutation(data.train_targets())
         gen = torch.Generator().manual_seed(0)
         batches = [candidate_batch(data, targets[i * args.batch_size:(i + 1) * args.batch_size], 4, gen,
                                    torch.device("cpu")) for i in range(args.batches)]
-        print(f"{args.dataset} {spec.site_id}: {len(targets)} records, {config.n_items} items, "
+        print(f"{args.dataset} {site_id}: {len(targets)} records, {config.n_items} items, "
               f"{data.n_users} users; batch {args.batch_size}, {args.threads} thread(s)")
         rates = {}
         for row_sparse in (True, False):

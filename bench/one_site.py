@@ -1,0 +1,31 @@
+"""One site's records of a zip-region split, as the DP benchmarks (bench/dp_grad_norms, bench/dp_step) read them."""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from admodels.models.fedads_model import ModelConfig
+from client_agent.local_store import LocalStore
+from client_agent.site_trainer import SiteTrainer
+from deploy.site_setup import prepare_federation
+
+
+def add_site_arguments(ap: argparse.ArgumentParser, site_help: str) -> None:
+    ap.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"])
+    ap.add_argument("--sites", type=int, default=8, help="split by zip region into this many sites")
+    ap.add_argument("--site", type=int, default=0, help=site_help)
+
+
+@contextmanager
+def one_site(args: argparse.Namespace):
+    """(site id, model config, SiteTrainer, SequenceData) of site `args.site`, on files that last as long as
+    the `with` block."""
+    with tempfile.TemporaryDirectory() as tmp:
+        specs, model_config = prepare_federation(args.dataset, args.sites, Path(tmp), "in-process",
+                                                 partition_key="zip_region")
+        config = ModelConfig.from_dict(model_config)
+        spec = specs[args.site]
+        trainer = SiteTrainer(spec.site_id, spec.folder / "interactions.csv", LocalStore(spec.folder / "state"))
+        yield spec.site_id, config, trainer, trainer.data_for(config)
