@@ -64,9 +64,8 @@ class DPSGDStep:
                                            noise_multiplier=noise_multiplier, max_grad_norm=clip_norm,
                                            expected_batch_size=1, loss_reduction="mean", generator=generator)
         # Lookup tables and the axis their rows lie on; each record sees only the rows it reads.
-        self.tables = {ITEM_TABLE: 0} if ITEM_TABLE in self.shared and row_sparse else {}
-        self.tables.update({f"private.{n}": axis for n, axis in PrivateUserState.USER_AXIS.items()
-                            if f"private.{n}" in self.private and row_sparse})
+        tables = {ITEM_TABLE: 0, **{f"private.{n}": axis for n, axis in PrivateUserState.USER_AXIS.items()}}
+        self.tables = {n: axis for n, axis in tables.items() if row_sparse and (n in self.shared or n in self.private)}
 
         def one_loss(dense, tables, seq, cands, users, rating):
             out = functional_call(self.wrapped, {**dense, **tables}, (seq[None], cands[None], users[None]))
