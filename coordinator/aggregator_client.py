@@ -20,7 +20,9 @@ class AggregatorClient:
             round_id=round_id, base_version=base_version, secure_aggregation=secure, secagg_clip=clip,
             stage_deadline_s=stage_deadline_s, server_learning_rate=server_lr, server_momentum=server_momentum,
             participants=[apb.RoundParticipant(site_id=s, upload_token_sha256=h) for s, h in token_sha256.items()]),
-            timeout=60)
+            # An aggregator restarted since the last round leaves this channel in reconnect backoff, where a
+            # call fails at once with the old connection error; wait for it to come back instead.
+            timeout=60, wait_for_ready=True)
         return resp.vector_length
 
     def finalize_round(self, round_id: int, site_ids: list[str], min_sites: int) -> dict:

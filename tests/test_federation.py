@@ -88,7 +88,7 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
         assert masked[8000:8128] in wire
     # ... while no stretch of any site's update in the clear is (the aggregator only saw masked sums).
     for vector in sent_vectors:
-        nonzero = np.flatnonzero(vector)
+        nonzero = np.flatnonzero(vector[:max(0, len(vector) - 3)])
         for start in nonzero[:: max(1, len(nonzero) // 50)]:
             assert vector[start:start + 4].tobytes() not in wire
     # No private parameter (user embeddings, user FFN factors) appears in any byte sent.
@@ -110,7 +110,10 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
     for name, tensor in moments.items():
         if name.endswith(("/exp_avg", "/exp_avg_sq")):
             flat = tensor.numpy().reshape(-1)
-            for start in np.flatnonzero(flat)[:: max(1, np.count_nonzero(flat) // 20)]:
+            # Four floats at a time: a shorter stretch (a one-element bias's moment) is 4 bytes, which
+            # megabytes of traffic hold by chance.
+            nonzero = np.flatnonzero(flat[:max(0, len(flat) - 3)])
+            for start in nonzero[:: max(1, len(nonzero) // 20)]:
                 assert flat[start:start + 4].astype("<f4").tobytes() not in wire, f"a moment of {name} was sent"
                 checked += 1
     assert checked > 100
