@@ -4,7 +4,7 @@ Trains one site of a zip-region split from the same initialisation with plain Ad
 --clip 0`), or with DP-SGD at a σ given or calibrated for ε over `--rounds` one-epoch rounds, and prints
 after each epoch the site's leave-one-out HR@10/NDCG@10 (99 sampled negatives) and how far the item
 table moved from its initialisation. A federation's record-level DP run takes most of an hour on
-ML-1M; one site answers in minutes whether the DP-SGD path, the noise or the optimiser holds accuracy
+ML-1M; one site answers in minutes whether the DP-SGD path, the noise or the schedule holds accuracy
 (docs/privacy.md). Run: `.venv/bin/python -m bench.dp_one_site --dataset ml-1m --epsilon 8`.
 """
 from __future__ import annotations
@@ -35,7 +35,6 @@ def main(argv=None) -> int:
     ap.add_argument("--epsilon", type=float, default=8.0, help="calibrate σ so --rounds epochs spend this at δ=1e-5")
     ap.add_argument("--rounds", type=int, default=5, help="the federation's rounds the budget is planned over")
     ap.add_argument("--sigma", type=float, default=-1.0, help=">= 0: use this noise multiplier instead")
-    ap.add_argument("--adam-noise-floor", type=float, default=0.0, help="Adam's eps in noise stds σC/batch")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -50,11 +49,9 @@ def main(argv=None) -> int:
         else:
             sigma = args.sigma if args.sigma >= 0 else calibrate_noise(args.epsilon, DELTA, args.rounds, q,
                                                                        steps_per_epoch(q))
-            factory = partial(DPSGDStep, noise_multiplier=sigma, clip_norm=args.clip, sample_rate=q,
-                              adam_noise_floor=args.adam_noise_floor)
+            factory = partial(DPSGDStep, noise_multiplier=sigma, clip_norm=args.clip, sample_rate=q)
             label = (f"DP-SGD σ={sigma:.3f} C={args.clip:g} q={q:.4f} (noise std on the mean "
-                     f"{sigma * args.clip / args.batch_size:.2e}), Adam's eps "
-                     + (f"{args.adam_noise_floor:g} noise stds" if args.adam_noise_floor else "its default"))
+                     f"{sigma * args.clip / args.batch_size:.2e})")
         print(f"{args.dataset} {site_id} of {args.sites}: {len(data.user_keys)} users; {label}, batch "
               f"{args.batch_size}, lr {args.lr:g}")
         print(f"{'epoch':>5} {'HR@10':>7} {'NDCG@10':>8} {'loss':>7} {'item drift':>11} {'seconds':>8}")

@@ -35,7 +35,7 @@ def dp(eps: float, args, clip: float | None = None) -> dict | None:
     if eps == float("inf"):
         return None
     return {"clip_norm": clip or args.clip, "epsilon_budget": eps, "delta": DELTA, "planned_rounds": args.rounds,
-            "unit": args.unit, "adam_noise_floor": args.adam_noise_floor}
+            "unit": args.unit}
 
 
 def main(argv=None) -> int:
@@ -50,8 +50,6 @@ def main(argv=None) -> int:
     ap.add_argument("--clip", type=float, default=1.0, help="clip norm C of a site's update (site) or a record's "
                                                             "gradient (record; below most records' norms is "
                                                             "best, 0.3 on MovieLens, see docs/privacy.md)")
-    ap.add_argument("--adam-noise-floor", type=float, default=0.0,
-                    help="record: Adam's eps as this many noise stds σC/batch (0: Adam's default; docs/privacy.md)")
     ap.add_argument("--batch-size", type=int, default=256, help="local batch (record: expected Poisson batch)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--final-lr", type=float, default=0.0, help="> 0: cosine decay of the local rate to this")
@@ -127,8 +125,7 @@ def write_report(out: dict, args) -> None:
     schedule = (f"{records} training records per user, batch {args.batch_size}, "
                 f"{lr_schedule_label(args.lr, args.final_lr)}, private parameters' lr × "
                 f"{args.private_lr_scale:g}{users}"
-                + (", each site's Adam state kept across rounds" if args.keep_optimizer_state else "")
-                + (f", Adam's eps {args.adam_noise_floor:g} noise stds" if args.adam_noise_floor else ""))
+                + (", each site's Adam state kept across rounds" if args.keep_optimizer_state else ""))
     lines = [f"# Privacy benchmark ({args.unit}-level DP)", "",
              f"{args.dataset}, {args.sites} sites, {args.rounds} rounds of one local epoch ({schedule}), "
              f"{args.unit}-level DP (clip C={args.clip}, "

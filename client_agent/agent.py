@@ -52,8 +52,7 @@ class SiteAgent:
         self.config = config
         self.store = LocalStore(config.state_dir)
         privacy = SitePrivacy(config.state_dir, config.dp_clip_norm, config.dp_epsilon_budget, config.dp_delta,
-                              config.dp_noise_multiplier, config.dp_planned_rounds, config.dp_unit,
-                              config.dp_adam_noise_floor)
+                              config.dp_noise_multiplier, config.dp_planned_rounds, config.dp_unit)
         self.trainer = SiteTrainer(config.site_id, config.data_file, self.store, config.device, config.threads,
                                    config.max_targets_per_user, config.eval_negatives, config.eval_seed, privacy,
                                    config.embedding_noise, config.keep_optimizer_state)

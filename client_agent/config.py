@@ -42,9 +42,6 @@ class SiteConfig:
     # "site": noise on the round's whole update (protects the site's contribution); "record": DP-SGD
     # while training (opacus; protects each interaction), see docs/privacy.md.
     dp_unit: str = "site"
-    # Record level: Adam's ε as this many noise stds σC/B, so that coordinates the noise drowns move by
-    # about lr/(1 + k) per step instead of lr (privacy.dp.dpsgd, docs/privacy.md); 0 keeps Adam's ε.
-    dp_adam_noise_floor: float = 0.0
     # SF-UBM-style perturbation of the shared item embeddings: per-row Gaussian noise of this size
     # relative to the row's norm (0: off); the resulting cosine similarity is logged and recorded.
     embedding_noise: float = 0.0

@@ -32,14 +32,12 @@ class SitePrivacy:
     """
 
     def __init__(self, state_dir: Path, clip_norm: float = 0.0, epsilon_budget: float = 0.0, delta: float = 1e-5,
-                 noise_multiplier: float = 0.0, planned_rounds: int = 10, unit: str = "site",
-                 adam_noise_floor: float = 0.0):
+                 noise_multiplier: float = 0.0, planned_rounds: int = 10, unit: str = "site"):
         if unit not in UNITS:
             raise ValueError(f"dp_unit must be one of {', '.join(UNITS)}, not {unit!r}")
         self.enabled = clip_norm > 0
         self.clip_norm, self.delta, self.unit = clip_norm, delta, unit
         self.planned_rounds, self.fixed_noise = planned_rounds, noise_multiplier
-        self.adam_noise_floor = adam_noise_floor  # record level: privacy.dp.dpsgd.DPSGDStep
         self.path = Path(state_dir) / "privacy.json"
         # One round's release: `steps` Gaussian events on samples at rate q (site level: one, q = 1).
         self.sampling_rate, self.steps = 1.0, 1

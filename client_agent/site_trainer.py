@@ -125,8 +125,7 @@ class SiteTrainer:
             self.privacy.configure_records(len(epoch_targets(data, settings.max_targets_per_user)),
                                            settings.batch_size, settings.epochs)
             step_factory = partial(DPSGDStep, noise_multiplier=self.privacy.noise_multiplier,
-                                   clip_norm=self.privacy.clip_norm, sample_rate=self.privacy.sampling_rate,
-                                   adam_noise_floor=self.privacy.adam_noise_floor)
+                                   clip_norm=self.privacy.clip_norm, sample_rate=self.privacy.sampling_rate)
         epsilon_after = self.privacy.check() if self.privacy.enabled else 0.0  # refuse before training
         u_bar = model.interest.mean.detach().cpu().numpy()
         if self.privacy.record_level:

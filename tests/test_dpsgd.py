@@ -145,31 +145,6 @@ def test_noise_on_the_released_gradient_has_std_sigma_c_over_the_expected_batch(
         assert abs(float(moved.mean())) < 4 * sigma * clip / batch / moved.numel() ** 0.5
 
 
-def test_adam_noise_floor_sets_adams_eps_to_k_noise_stds_and_damps_pure_noise_moves(small):
-    """Without the floor, Adam normalises pure noise: every coordinate moves by lr, whatever σ is. With
-    ε = k·σC/E[batch], a coordinate with no signal moves by lr·|z|/(|z| + k), z ~ N(0, 1)."""
-    data, config = small
-    lr, sigma, clip, k = 0.01, 2.0, 0.5, 3.0
-    empty = tuple(t[:0] for t in _batch(data))
-    ratios = {}
-    for floor in (0.0, k):
-        model, private = build_model(config, seed=1), PrivateUserState(config, data.n_users, seed=2)
-        step = DPSGDStep(model, private, TrainSettings(lr=lr), noise_multiplier=sigma, clip_norm=clip,
-                         sample_rate=0.25, generator=torch.Generator().manual_seed(3), adam_noise_floor=floor)
-        list(step.batches(np.arange(16), np.random.default_rng(0)))  # expected batch 4: noise std σC/4
-        eps = [g["eps"] for g in step.dp_opt.original_optimizer.param_groups]
-        assert eps == pytest.approx([k * sigma * clip / 4 if floor else 1e-8] * 2)
-        before = torch.cat([p.detach().flatten() for p in step.shared.values()]).clone()
-        step.step(*empty)  # the release is pure noise
-        after = torch.cat([p.detach().flatten() for p in step.shared.values()])
-        ratios[floor] = ((before - after).abs() / lr).numpy()
-    assert np.median(ratios[0.0]) == pytest.approx(1.0, rel=1e-3)
-    z = np.abs(np.random.default_rng(0).standard_normal(200_000))
-    assert float(ratios[k].mean()) == pytest.approx(float(np.mean(z / (z + k))), rel=0.05)
-    with pytest.raises(ValueError, match="adam_noise_floor"):
-        DPSGDStep(model, private, TrainSettings(), 1.0, 1.0, 0.5, adam_noise_floor=-1)
-
-
 def test_record_level_budget_composes_every_step_and_refuses_when_spent(tmp_path):
     p = SitePrivacy(tmp_path, clip_norm=1.0, epsilon_budget=3.0, delta=1e-5, planned_rounds=3, unit="record")
     p.configure_records(n_records=2000, batch_size=100, epochs=2)

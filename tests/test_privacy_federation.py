@@ -66,7 +66,6 @@ def test_site_at_budget_refuses_and_round_proceeds_with_quorum(federation_factor
 
 def test_record_level_dp_sgd_sites_spend_their_calibrated_budget(federation_factory):
     record = 'dp_unit = "record"\ndp_clip_norm = 1.0\ndp_delta = 1e-5\ndp_epsilon_budget = 6.0\ndp_planned_rounds = 2\n'
-    record += "dp_adam_noise_floor = 2.0\n"  # a key SiteConfig knows (unknown keys are refused at load)
     fed = federation_factory(n_sites=3, site_config={"*": record}).start()
     info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--batch-size", "32").stdout)
     assert info["state"] == "COMPLETED"

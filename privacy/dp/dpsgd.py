@@ -12,13 +12,6 @@ and the round's release is a composition of `steps` Poisson-sampled Gaussian eve
 privacy.dp.accountant. A record's gradients of the lookup tables (item embeddings, the private rows)
 are computed only on the rows it reads (privacy.dp.row_sparse): the same clipped sum, without a
 dense table per record.
-
-Adam under this noise: a coordinate whose true gradient is far below the noise std σC/B (most rows of
-the lookup tables, read by a few records of a batch) has Adam's second moment set by the noise alone,
-so every step moves it by about lr in a random direction, whatever σ is; a few hundred steps bury
-an embedding initialised at std 0.05. adam_noise_floor = k sets Adam's ε to k·σC/B: such
-coordinates then move by about lr/(1 + k) per step, while coordinates whose gradient stands above
-the noise keep Adam's scale-free step (measured in docs/privacy.md).
 """
 from __future__ import annotations
 
@@ -54,16 +47,12 @@ class DPSGDStep:
     """A LocalStep (admodels.training) that trains the shared and private parameters with DP-SGD."""
 
     def __init__(self, model, private, settings: TrainSettings, noise_multiplier: float, clip_norm: float,
-                 sample_rate: float, generator: torch.Generator | None = None, row_sparse: bool = True,
-                 adam_noise_floor: float = 0.0):
+                 sample_rate: float, generator: torch.Generator | None = None, row_sparse: bool = True):
         """row_sparse=False materialises every record's gradient of every table in full (the reference
-        bench/dp_step times it against; the release is the same). adam_noise_floor: Adam's ε as a
-        multiple of the noise std on the mean gradient (module docstring); 0 keeps Adam's default."""
-        if adam_noise_floor < 0:
-            raise ValueError("adam_noise_floor must be zero or positive")
+        bench/dp_step times it against; the release is the same)."""
         if settings.prox_mu > 0:
             raise ValueError("DP-SGD does not combine with FedProx here: the proximal term is not per-record")
-        self.settings, self.sample_rate, self.adam_noise_floor = settings, sample_rate, adam_noise_floor
+        self.settings, self.sample_rate = settings, sample_rate
         self.wrapped = _WithPrivate(model, private)
         self.shared = {f"model.{n}": p for n, p in model.named_parameters() if p.requires_grad}
         self.private = {f"private.{n}": p for n, p in private.named_parameters()} if private is not None else {}
@@ -96,10 +85,6 @@ class DPSGDStep:
     def batches(self, targets: np.ndarray, rng: np.random.Generator):
         """Poisson sampling: every record joins each step's batch independently with probability q."""
         self.dp_opt.expected_batch_size = max(1, round(self.sample_rate * len(targets)))
-        if self.adam_noise_floor > 0:
-            noise_std = self.dp_opt.noise_multiplier * self.dp_opt.max_grad_norm / self.dp_opt.expected_batch_size
-            for group in self.dp_opt.original_optimizer.param_groups:
-                group["eps"] = max(self.adam_noise_floor * noise_std, 1e-8)
         for _ in range(steps_per_epoch(self.sample_rate)):
             yield targets[rng.random(len(targets)) < self.sample_rate]
 
