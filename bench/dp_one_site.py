@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         for epoch in range(args.epochs + 1):
             loss, seconds = "–", 0.0
             if epoch:
-                settings.seed, started = epoch, time.perf_counter()
+                settings.seed, started = epoch - 1, time.perf_counter()
                 stats = train_local(model, private, data, settings, step_factory=factory, optimizer_state=state,
                                     progress=f"{site_id}")
                 state, loss, seconds = stats.optimizer_state, f"{stats.loss:.4f}", time.perf_counter() - started

@@ -110,7 +110,7 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
     for name, tensor in moments.items():
         if name.endswith(("/exp_avg", "/exp_avg_sq")):
             flat = tensor.numpy().reshape(-1)
-            # Four floats at a time: a shorter stretch (a one-element bias's moment) is 4 bytes, which
+            # Four whole floats at a time: a stretch cut short at a tensor's end can be 4 bytes, which
             # megabytes of traffic hold by chance.
             nonzero = np.flatnonzero(flat[:max(0, len(flat) - 3)])
             for start in nonzero[:: max(1, len(nonzero) // 20)]:
