@@ -19,8 +19,8 @@ import torch
 from admodels.models.fedads_model import build_model
 from admodels.training import LocalStep, TrainSettings, epoch_targets, evaluate, train_local
 from bench.one_site import add_site_arguments, one_site
-from privacy.dp.accountant import calibrate_noise
-from privacy.dp.dpsgd import DPSGDStep, steps_per_epoch
+from client_agent.site_privacy import SitePrivacy
+from privacy.dp.dpsgd import DPSGDStep
 
 DELTA = 1e-5
 
@@ -37,18 +37,23 @@ def main(argv=None) -> int:
     ap.add_argument("--sigma", type=float, default=-1.0, help=">= 0: use this noise multiplier instead")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    if args.clip <= 0 and args.sigma != 0:
+        ap.error("--clip 0 means plain Adam steps and needs --sigma 0; DP-SGD needs a clip norm above 0")
     torch.set_num_threads(args.threads)
     with one_site(args) as (site_id, config, trainer, data):
         model = build_model(config, seed=0)
         private = trainer.store.load_private(config, data.user_keys, trainer.private_seed)
         initial = model.item_emb.weight.detach()[1:].clone()
-        q = min(1.0, args.batch_size / len(epoch_targets(data, 0)))
         settings = TrainSettings(lr=args.lr, batch_size=args.batch_size, negatives=4, private_lr_scale=0.1)
         if args.clip == 0 and args.sigma == 0:
             factory, label = LocalStep, "plain Adam"
         else:
-            sigma = args.sigma if args.sigma >= 0 else calibrate_noise(args.epsilon, DELTA, args.rounds, q,
-                                                                       steps_per_epoch(q))
+            # q and σ as a record-level site derives them for a one-epoch round (client_agent.site_privacy).
+            privacy = SitePrivacy(trainer.store.root, clip_norm=args.clip, epsilon_budget=args.epsilon, delta=DELTA,
+                                  planned_rounds=args.rounds, unit="record")
+            privacy.configure_records(len(epoch_targets(data, 0)), args.batch_size, epochs=1)
+            q = privacy.sampling_rate
+            sigma = args.sigma if args.sigma >= 0 else privacy.noise_multiplier
             factory = partial(DPSGDStep, noise_multiplier=sigma, clip_norm=args.clip, sample_rate=q)
             label = (f"DP-SGD σ={sigma:.3f} C={args.clip:g} q={q:.4f} (noise std on the mean "
                      f"{sigma * args.clip / args.batch_size:.2e})")

@@ -1,4 +1,5 @@
-"""One site's records of a zip-region split, as the DP benchmarks (bench/dp_grad_norms, bench/dp_step) read them."""
+"""One site's records of a zip-region split, as the DP benchmarks (bench/dp_grad_norms, bench/dp_step,
+bench/dp_one_site) read them."""
 from __future__ import annotations
 
 import argparse

@@ -23,6 +23,14 @@ def _offsets(manifest):
     return offsets, pos
 
 
+def _stretches(flat: np.ndarray, samples: int):
+    """About `samples` stretches of four whole floats of flat, each starting at a nonzero value. A stretch
+    cut short at the end can be 4 bytes, which megabytes of traffic hold by chance."""
+    starts = np.flatnonzero(flat[:max(0, len(flat) - 3)])
+    for start in starts[:: max(1, len(starts) // samples)]:
+        yield flat[start:start + 4].tobytes()
+
+
 def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(federation_factory):
     # site-01 resumes its local Adam state across rounds: those moments must stay on site too.
     fed = federation_factory(n_sites=3, proxy=True, site_config={"site-01": "keep_optimizer_state = true"}).start()
@@ -88,9 +96,8 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
         assert masked[8000:8128] in wire
     # ... while no stretch of any site's update in the clear is (the aggregator only saw masked sums).
     for vector in sent_vectors:
-        nonzero = np.flatnonzero(vector[:max(0, len(vector) - 3)])
-        for start in nonzero[:: max(1, len(nonzero) // 50)]:
-            assert vector[start:start + 4].tobytes() not in wire
+        for stretch in _stretches(vector, 50):
+            assert stretch not in wire
     # No private parameter (user embeddings, user FFN factors) appears in any byte sent.
     checked = 0
     for site in fed.sites:
@@ -109,12 +116,8 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
     checked = 0
     for name, tensor in moments.items():
         if name.endswith(("/exp_avg", "/exp_avg_sq")):
-            flat = tensor.numpy().reshape(-1)
-            # Four whole floats at a time: a stretch cut short at a tensor's end can be 4 bytes, which
-            # megabytes of traffic hold by chance.
-            nonzero = np.flatnonzero(flat[:max(0, len(flat) - 3)])
-            for start in nonzero[:: max(1, len(nonzero) // 20)]:
-                assert flat[start:start + 4].astype("<f4").tobytes() not in wire, f"a moment of {name} was sent"
+            for stretch in _stretches(tensor.numpy().reshape(-1).astype("<f4"), 20):
+                assert stretch not in wire, f"a moment of {name} was sent"
                 checked += 1
     assert checked > 100
     assert not (fed.sites[1].folder / "state" / "optimizer.safetensors").exists()
