@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from itertools import islice
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ class TrainSettings:
     prox_mu: float = 0.0
     seed: int = 0
     max_targets_per_user: int = 0  # 0: every training target each epoch
+    max_steps: int = 0  # > 0: stop after this many minibatch steps, even within an epoch
     ctr_weight: float = 1.0
     ctcvr_weight: float = 0.5
     value_weight: float = 0.1
@@ -41,6 +43,7 @@ class TrainStats:
     seconds: float
     group_mass: np.ndarray = field(repr=False)
     optimizer_state: dict | None = field(default=None, repr=False)
+    records_per_epoch: int = 0  # the training records one whole epoch reads
 
     @property
     def samples_per_s(self) -> float:
@@ -160,20 +163,37 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
     gen = torch.Generator().manual_seed(settings.seed)
     group_mass = torch.zeros(model.config.groups, dtype=torch.float64)
     total_loss, total_n, started = 0.0, 0, time.perf_counter()
-    for epoch in range(settings.epochs):
+    steps_left = settings.max_steps or None
+    epochs = settings.epochs
+    if steps_left is not None:
+        # The epochs the step cap lets start: a capped last epoch is the one whose gate mass counts.
+        per_epoch = stepper.num_batches(len(epoch_targets(data, settings.max_targets_per_user)))
+        epochs = min(epochs, -(-steps_left // max(per_epoch, 1)))
+    for epoch in range(epochs):
         targets = _epoch_targets(data, settings, rng)
-        bar = tqdm(stepper.batches(targets, rng), total=stepper.num_batches(len(targets)),
-                   desc=f"{progress} epoch {epoch + 1}/{settings.epochs}", disable=progress is None, leave=False,
-                   unit="batch")
-        last_epoch = epoch == settings.epochs - 1
+        total = stepper.num_batches(len(targets))
+        if steps_left is not None:
+            total = min(total, steps_left)
+        bar = tqdm(islice(stepper.batches(targets, rng), total), total=total,
+                   desc=f"{progress} epoch {epoch + 1}/{epochs}", disable=progress is None, leave=False, unit="batch")
+        last_epoch, last_n = epoch == epochs - 1, 0
         for idx in bar:
             loss_sum, gate = stepper.step(*candidate_batch(data, idx, settings.negatives, gen, device))
             total_loss += loss_sum
             total_n += len(idx)
             if last_epoch:
                 group_mass += gate.double().sum(0).cpu()
+                last_n += len(idx)
+        if steps_left is not None:
+            steps_left -= total
+            if last_epoch and 0 < last_n < len(targets):
+                # A cut-short epoch's gate mass, scaled to the whole epoch, so that a site's group weights
+                # stay in proportion to its records as its global weight is (site_trainer).
+                group_mass *= len(targets) / last_n
     seconds = time.perf_counter() - started
-    return TrainStats(total_n, total_loss / max(total_n, 1), seconds, group_mass.numpy(), stepper.state_dict())
+    n_records = len(epoch_targets(data, settings.max_targets_per_user))
+    return TrainStats(total_n, total_loss / max(total_n, 1), seconds, group_mass.numpy(), stepper.state_dict(),
+                      n_records)
 
 
 @torch.inference_mode()

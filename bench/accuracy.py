@@ -45,6 +45,8 @@ def main(argv=None) -> int:
                     help="train on each user's most recent N targets per epoch (0: all)")
     ap.add_argument("--personalise-epochs", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=1, help="local epochs per round of the federated runs")
+    ap.add_argument("--local-steps", type=int, default=0,
+                    help="> 0: at most this many local minibatch steps per round of the federated runs")
     ap.add_argument("--central-epochs", type=int, default=1, help="epochs per round of the centralized runs")
     ap.add_argument("--server-lr", type=float, default=1.0, help="global step η of the federated runs")
     ap.add_argument("--server-momentum", type=float, default=0.0,
@@ -88,6 +90,7 @@ def main(argv=None) -> int:
                             max_targets_per_user=args.max_targets_per_user, model=MODELS[name],
                             personalise_epochs=args.personalise_epochs if mode == "federated" else 0,
                             epochs=args.epochs if mode == "federated" else args.central_epochs,
+                            local_steps=args.local_steps if mode == "federated" else 0,
                             lr=args.lr, final_lr=args.final_lr, full_ranking=not args.no_full_ranking,
                             batch_size=args.batch_size, negatives=args.negatives,
                             prox_mu=args.prox_mu if mode == "federated" else 0.0,
@@ -120,6 +123,8 @@ def training_of(cfg: dict, with_seed: bool = True) -> str:
                     (("batch_size", "batch", 256), ("negatives", "negatives", 4), ("prox_mu", "μ", 0.0),
                      ("private_lr_scale", "private lr ×", 1.0))
                     if cfg.get(key, default) != default)
+    if cfg.get("local_steps"):
+        extra += f", ≤ {cfg['local_steps']} local steps"
     if cfg.get("keep_optimizer_state"):
         extra += ", Adam state kept"
     targets = cfg.get("max_targets_per_user", TARGETS_PER_USER)

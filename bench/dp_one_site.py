@@ -36,13 +36,18 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="the federation's rounds the budget is planned over")
     ap.add_argument("--sigma", type=float, default=-1.0, help=">= 0: use this noise multiplier instead")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-private", action="store_true",
+                    help="train without per-user private parameters (model use_private = false)")
     args = ap.parse_args(argv)
     if args.clip <= 0 and args.sigma != 0:
         ap.error("--clip 0 means plain Adam steps and needs --sigma 0; DP-SGD needs a clip norm above 0")
     torch.set_num_threads(args.threads)
     with one_site(args) as (site_id, config, trainer, data):
+        if args.no_private:
+            config.use_private = False
         model = build_model(config, seed=0)
-        private = trainer.store.load_private(config, data.user_keys, trainer.private_seed)
+        private = (None if args.no_private else
+                   trainer.store.load_private(config, data.user_keys, trainer.private_seed))
         initial = model.item_emb.weight.detach()[1:].clone()
         settings = TrainSettings(lr=args.lr, batch_size=args.batch_size, negatives=4, private_lr_scale=0.1)
         if args.clip == 0 and args.sigma == 0:
@@ -58,7 +63,7 @@ def main(argv=None) -> int:
             label = (f"DP-SGD σ={sigma:.3f} C={args.clip:g} q={q:.4f} (noise std on the mean "
                      f"{sigma * args.clip / args.batch_size:.2e})")
         print(f"{args.dataset} {site_id} of {args.sites}: {len(data.user_keys)} users; {label}, batch "
-              f"{args.batch_size}, lr {args.lr:g}")
+              f"{args.batch_size}, lr {args.lr:g}{', no private parameters' if args.no_private else ''}")
         print(f"{'epoch':>5} {'HR@10':>7} {'NDCG@10':>8} {'loss':>7} {'item drift':>11} {'seconds':>8}")
         state = None
         for epoch in range(args.epochs + 1):

@@ -53,11 +53,13 @@ class SitePrivacy:
     def record_level(self) -> bool:
         return self.enabled and self.unit == "record"
 
-    def configure_records(self, n_records: int, batch_size: int, epochs: int) -> None:
-        """Record level: the round's sampling rate and step count follow from the site's data; σ is
-        calibrated on them so `planned_rounds` such rounds spend the budget."""
+    def configure_records(self, n_records: int, batch_size: int, epochs: int, max_steps: int = 0) -> None:
+        """Record level: the round's sampling rate and step count follow from the site's data (and a
+        round's step cap, if any); σ is calibrated on them so `planned_rounds` such rounds spend the budget."""
         q = min(1.0, batch_size / max(n_records, 1))
         steps = epochs * steps_per_epoch(q)
+        if max_steps > 0:
+            steps = min(steps, max_steps)
         if (q, steps) != (self.sampling_rate, self.steps) or not self.noise_multiplier:
             self.sampling_rate, self.steps = q, steps
             self.noise_multiplier = self.fixed_noise or calibrate_noise(

@@ -119,11 +119,12 @@ class SiteTrainer:
                                  negatives=train_cfg.negatives, prox_mu=train_cfg.prox_mu,
                                  seed=train_cfg.seed + self.private_seed,
                                  max_targets_per_user=self.max_targets_per_user,
-                                 private_lr_scale=train_cfg.private_lr_scale or 1.0)
+                                 private_lr_scale=train_cfg.private_lr_scale or 1.0,
+                                 max_steps=train_cfg.local_steps)
         step_factory = LocalStep
         if self.privacy.record_level:
             self.privacy.configure_records(len(epoch_targets(data, settings.max_targets_per_user)),
-                                           settings.batch_size, settings.epochs)
+                                           settings.batch_size, settings.epochs, settings.max_steps)
             step_factory = partial(DPSGDStep, noise_multiplier=self.privacy.noise_multiplier,
                                    clip_norm=self.privacy.clip_norm, sample_rate=self.privacy.sampling_rate)
         epsilon_after = self.privacy.check() if self.privacy.enabled else 0.0  # refuse before training
@@ -158,7 +159,8 @@ class SiteTrainer:
             privacy.update(epsilon_spent=spent, epsilon_budget=self.privacy.budget.epsilon_budget,
                            noise_multiplier=self.privacy.noise_multiplier, dp_delta=self.privacy.delta)
             assert abs(spent - epsilon_after) < 1e-6
-        per_epoch = stats.num_samples // max(settings.epochs, 1)
+        # FedAvg weighs a site by its records; a step cap makes every site read about the same number.
+        per_epoch = stats.records_per_epoch if settings.max_steps else stats.num_samples // max(settings.epochs, 1)
         weights_by_scope = {GLOBAL: float(per_epoch) * factor}
         for k, mass in enumerate(stats.group_mass):
             weights_by_scope[f"group:{k}"] = float(mass) * factor

@@ -92,7 +92,8 @@ def cmd_start_round(admin, args) -> int:
                          plain_aggregation=args.plain_aggregation, secagg_clip=args.secagg_clip,
                          interest_beta=args.interest_beta, personalise_epochs=args.personalise_epochs,
                          stage_deadline_s=args.stage_deadline_s, server_learning_rate=args.server_lr,
-                         private_lr_scale=args.private_lr_scale, server_momentum=args.server_momentum)
+                         private_lr_scale=args.private_lr_scale, server_momentum=args.server_momentum,
+                         local_steps=args.local_steps)
     info = admin.StartRound(pb.StartRoundRequest(config=cfg), timeout=60)
     if not args.wait:
         _print_round(_round_dict(info), args.json)
@@ -245,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fraction", type=float, default=0.0, help="fraction of online sites to select")
     s.add_argument("--min-sites", type=int, default=1, help="quorum: fewer surviving sites fail the round")
     s.add_argument("--epochs", type=int, default=1, help="local epochs per site")
+    s.add_argument("--local-steps", type=int, default=0,
+                   help="at most this many local minibatch steps per site (default 0: all of --epochs)")
     s.add_argument("--lr", type=float, default=1e-3, help="local learning rate")
     s.add_argument("--batch-size", type=int, default=256)
     s.add_argument("--prox-mu", type=float, default=0.0, help="FedProx proximal weight")

@@ -33,6 +33,7 @@ class RoundSettings:
     server_learning_rate: float = 1.0
     private_lr_scale: float = 0.1
     server_momentum: float = 0.0
+    local_steps: int = 0
 
     @classmethod
     def from_proto(cls, msg) -> "RoundSettings":
@@ -47,7 +48,8 @@ class RoundSettings:
             interest_beta=msg.interest_beta or d.interest_beta, personalise_epochs=msg.personalise_epochs,
             stage_deadline_s=msg.stage_deadline_s or d.stage_deadline_s,
             server_learning_rate=msg.server_learning_rate or d.server_learning_rate,
-            private_lr_scale=msg.private_lr_scale or d.private_lr_scale, server_momentum=msg.server_momentum)
+            private_lr_scale=msg.private_lr_scale or d.private_lr_scale, server_momentum=msg.server_momentum,
+            local_steps=msg.local_steps)
         s.validate()
         return s
 
@@ -58,6 +60,7 @@ class RoundSettings:
             (not (self.sites and self.fraction), "give either sites or fraction, not both"),
             (self.min_sites >= 1, "min-sites must be ≥ 1"),
             (1 <= self.epochs <= 1000, "epochs must lie in 1..1000"),
+            (0 <= self.local_steps <= 10_000_000, "local steps must lie in 0..10000000 (0: whole epochs)"),
             (0 < self.learning_rate <= 10 and math.isfinite(self.learning_rate), "learning rate must lie in (0, 10]"),
             (1 <= self.batch_size <= 65536, "batch size must lie in 1..65536"),
             (self.prox_mu >= 0, "prox-mu must be ≥ 0"),

@@ -34,6 +34,7 @@ class SimConfig:
     partition: str = "zip_region"
     rounds: int = 10
     epochs: int = 1
+    local_steps: int = 0                                # > 0: at most this many local steps per round
     lr: float = 3e-3
     final_lr: float = 0.0                               # > 0: cosine decay of the local lr from lr to final_lr
     batch_size: int = 256
@@ -113,7 +114,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         train = cpb.TrainConfig(epochs=cfg.epochs, learning_rate=round_lr(cfg, r), batch_size=cfg.batch_size,
                                 negatives=cfg.negatives, prox_mu=cfg.prox_mu, seed=_training_seed(cfg, r),
                                 weighting=cfg.weighting, interest_beta=cfg.interest_beta,
-                                private_lr_scale=cfg.private_lr_scale)
+                                private_lr_scale=cfg.private_lr_scale, local_steps=cfg.local_steps)
         vectors, privacy, refused = {}, {}, []
         for t in trainers:
             try:

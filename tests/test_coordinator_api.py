@@ -92,6 +92,8 @@ def test_start_round_refusals_leave_no_round_behind(services):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "private lr scale" in details
     code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(server_momentum=1.0))))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "server momentum" in details
+    code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(local_steps=-3))))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "local steps" in details
     code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(sites=1, min_sites=2))))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "min-sites" in details
     assert list(admin.ListRounds(pb.ListRoundsRequest()).rounds) == []
@@ -116,9 +118,10 @@ def test_results_from_non_participants_and_wrong_stages_are_refused(services):
     code, details = _code(lambda: admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(min_sites=1))))
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "secure aggregation needs at least 2 sites" in details
     info = admin.StartRound(pb.StartRoundRequest(config=pb.RoundConfig(min_sites=1, train_deadline_s=30,
-                                                                       plain_aggregation=True)))
+                                                                       plain_aggregation=True, local_steps=7)))
     reader.join(10)
     assert tasks and tasks[0].kind == cpb.TASK_KIND_TRAIN and tasks[0].round_id == info.round_id
+    assert tasks[0].train.local_steps == 7  # the operator's step cap reaches the site
 
     def report(site, **kw):
         fields = dict(round_id=info.round_id, kind=cpb.TASK_KIND_TRAIN, ok=True, num_samples=3,

@@ -51,7 +51,7 @@ class ConnectRequest(_message.Message):
     def __init__(self, agent_version: _Optional[str] = ..., num_samples: _Optional[int] = ..., device: _Optional[str] = ...) -> None: ...
 
 class TrainConfig(_message.Message):
-    __slots__ = ("epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "weighting", "interest_beta", "personalise_epochs", "private_lr_scale")
+    __slots__ = ("epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "weighting", "interest_beta", "personalise_epochs", "private_lr_scale", "local_steps")
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class TrainConfig(_message.Message):
     INTEREST_BETA_FIELD_NUMBER: _ClassVar[int]
     PERSONALISE_EPOCHS_FIELD_NUMBER: _ClassVar[int]
     PRIVATE_LR_SCALE_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     epochs: int
     learning_rate: float
     batch_size: int
@@ -72,7 +73,8 @@ class TrainConfig(_message.Message):
     interest_beta: float
     personalise_epochs: int
     private_lr_scale: float
-    def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., weighting: _Optional[str] = ..., interest_beta: _Optional[float] = ..., personalise_epochs: _Optional[int] = ..., private_lr_scale: _Optional[float] = ...) -> None: ...
+    local_steps: int
+    def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., weighting: _Optional[str] = ..., interest_beta: _Optional[float] = ..., personalise_epochs: _Optional[int] = ..., private_lr_scale: _Optional[float] = ..., local_steps: _Optional[int] = ...) -> None: ...
 
 class PeerIdentity(_message.Message):
     __slots__ = ("site_id", "identity_public_key")
