@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import time
-from itertools import islice
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 import torch
@@ -152,6 +152,8 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
                 step_factory=LocalStep, optimizer_state: dict | None = None) -> TrainStats:
     """With optimizer_state (a LocalStep's state_dict from an earlier call on the same parameters), the
     optimiser resumes from it; the returned stats carry the state to resume from next time."""
+    if settings.max_steps < 0:
+        raise ValueError(f"max_steps must be ≥ 0 (0: whole epochs), got {settings.max_steps}")
     device = device or torch.device("cpu")
     model.to(device).train()
     if private is not None:

@@ -49,6 +49,12 @@ def test_training_stops_after_the_step_cap_and_scales_a_cut_epochs_gate_mass(cap
     assert stats.group_mass.sum() == pytest.approx(n, rel=1e-6)
 
 
+def test_a_negative_step_cap_is_refused():
+    config = ModelConfig(n_items=40, dim=8, ffn_hidden=8, max_seq_len=8, use_private=False)
+    with pytest.raises(ValueError, match="max_steps must be ≥ 0"):
+        train_local(build_model(config), None, _data(), TrainSettings(max_steps=-1))
+
+
 def test_simulated_sites_take_at_most_the_cap_in_adam_steps(tmp_path):
     run(SimConfig(**TINY, rounds=1, keep_optimizer_state=True, batch_size=8, local_steps=3), tmp_path / "k3",
         progress=False)
