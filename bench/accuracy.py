@@ -240,14 +240,15 @@ def write_report(results: list[dict], dataset: str, out: Path) -> None:
     # Up to 20 distinct colours: the default cycle repeats after 10 and made rows indistinguishable.
     colours = plt.get_cmap("tab20").colors
     for i, r in enumerate(results):
-        xs = [h["round"] * r["config"]["epochs"] for h in r["history"]]  # passes over the data: comparable work
+        # Passes over the data: comparable work (runs stored before data_epochs was recorded read whole epochs).
+        xs = [h.get("data_epochs", h["round"] * r["config"]["epochs"]) for h in r["history"]]
         style = "-" if r["mode"] == "federated" else "--"
         label = f"{r['model']} {r['mode']}, {training_of(r['config'])}"
         colour = colours[i % len(colours)]
         axes[0].plot(xs, [h["hr_at_10"] for h in r["history"]], style, label=label, color=colour)
         axes[1].plot(xs, [h["ndcg_at_10"] for h in r["history"]], style, label=label, color=colour)
     for ax, name in zip(axes, ("HR@10", "NDCG@10")):
-        ax.set_xlabel("epochs over the data (federated: rounds × local epochs)")
+        ax.set_xlabel("epochs over the data (samples trained / records)")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()

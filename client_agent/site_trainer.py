@@ -24,12 +24,13 @@ from fedads.runtime.layout import GLOBAL, UpdateLayout
 @dataclass
 class TrainOutcome:
     vector: np.ndarray
-    num_samples: int
+    num_samples: int  # the site's records per epoch: its aggregation weight before any weighting factor
     seconds: float
     loss: float
     weights: dict
     privacy: dict
     interest_score: float = 0.0
+    samples_trained: int = 0  # training samples the round's steps read (epochs × records, or the step cap's)
 
 
 def interest_score(u: np.ndarray, u_bar: np.ndarray, beta: float) -> float:
@@ -166,7 +167,8 @@ class SiteTrainer:
             weights_by_scope[f"group:{k}"] = float(mass) * factor
         layout = UpdateLayout.from_manifest(manifest)
         vector = layout.pack(deltas, weights_by_scope)
-        return TrainOutcome(vector, per_epoch, stats.seconds, stats.loss, weights_by_scope, privacy, score)
+        return TrainOutcome(vector, per_epoch, stats.seconds, stats.loss, weights_by_scope, privacy, score,
+                            stats.num_samples)
 
     def evaluate(self, manifest: dict, weights: bytes, tune_cfg=None, full_ranking: bool = False,
                  auc_inputs: bool = False) -> dict:

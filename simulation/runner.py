@@ -107,7 +107,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
                             cfg.max_targets_per_user, 99, cfg.seed, _privacy_for(cfg, k, s.folder / "state"),
                             keep_optimizer_state=cfg.keep_optimizer_state)
                 for k, s in enumerate(specs)]
-    history = []
+    history, data_epochs = [], 0.0
     bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress, unit="round")
     for r in bar:
         manifest, weights = registry.read_bytes(0)
@@ -115,7 +115,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
                                 negatives=cfg.negatives, prox_mu=cfg.prox_mu, seed=_training_seed(cfg, r),
                                 weighting=cfg.weighting, interest_beta=cfg.interest_beta,
                                 private_lr_scale=cfg.private_lr_scale, local_steps=cfg.local_steps)
-        vectors, privacy, refused = {}, {}, []
+        vectors, privacy, refused, read, records = {}, {}, [], 0, 0
         for t in trainers:
             try:
                 out = t.train(manifest, weights, train)
@@ -124,6 +124,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
                 continue
             vectors[t.site_id] = out.vector.astype(np.float64)
             privacy[t.site_id] = out.privacy
+            read, records = read + out.samples_trained, records + out.num_samples
         if not vectors:
             break
         layout = UpdateLayout.from_manifest(manifest)
@@ -146,7 +147,10 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         pooled = pooled_auc([m.pop("auc_inputs") for m in per_site])
         metrics = weighted_metrics(per_site) | pooled
         eps = [p["epsilon_spent"] for p in privacy.values() if p]
+        # Passes over the data so far, all sites together: what makes step-capped and whole-epoch runs comparable.
+        data_epochs += read / max(records, 1)
         record = {"round": r, "version": new["version"], **metrics, "sites_trained": len(vectors),
+                  "data_epochs": data_epochs,
                   "refused": refused, "max_epsilon": max(eps) if eps else None}
         history.append(record)
         bar.set_postfix(hr=f"{metrics.get('hr_at_10', 0):.3f}", ndcg=f"{metrics.get('ndcg_at_10', 0):.3f}")

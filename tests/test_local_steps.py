@@ -56,12 +56,17 @@ def test_a_negative_step_cap_is_refused():
 
 
 def test_simulated_sites_take_at_most_the_cap_in_adam_steps(tmp_path):
-    run(SimConfig(**TINY, rounds=1, keep_optimizer_state=True, batch_size=8, local_steps=3), tmp_path / "k3",
-        progress=False)
-    run(SimConfig(**TINY, rounds=1, keep_optimizer_state=True, batch_size=8), tmp_path / "all", progress=False)
+    k3 = run(SimConfig(**TINY, rounds=1, keep_optimizer_state=True, batch_size=8, local_steps=3), tmp_path / "k3",
+             progress=False)
+    every = run(SimConfig(**TINY, rounds=1, keep_optimizer_state=True, batch_size=8), tmp_path / "all",
+                progress=False)
     capped, whole = _adam_steps(tmp_path / "k3"), _adam_steps(tmp_path / "all")
     assert set(capped) == set(whole) and all(whole[s] > 3 for s in whole)
     assert all(steps == 3 for steps in capped.values())
+    # The history says how much of the data a round read: one whole epoch, or the cap's share of it.
+    assert every[0]["data_epochs"] == pytest.approx(1.0)
+    # 2 sites × 3 steps × 8 samples, against about 8 records per step of a whole epoch.
+    assert k3[0]["data_epochs"] == pytest.approx(2 * 3 * 8 / (8 * sum(whole.values())), rel=0.2)
 
 
 def test_record_level_accounting_counts_only_the_capped_steps(tmp_path):
