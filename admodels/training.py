@@ -165,17 +165,14 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
     gen = torch.Generator().manual_seed(settings.seed)
     group_mass = torch.zeros(model.config.groups, dtype=torch.float64)
     total_loss, total_n, started = 0.0, 0, time.perf_counter()
-    steps_left = settings.max_steps or None
-    epochs = settings.epochs
-    if steps_left is not None:
-        # The epochs the step cap lets start: a capped last epoch is the one whose gate mass counts.
-        per_epoch = stepper.num_batches(len(epoch_targets(data, settings.max_targets_per_user)))
-        epochs = min(epochs, -(-steps_left // max(per_epoch, 1)))
+    n_records = len(epoch_targets(data, settings.max_targets_per_user))
+    per_epoch = stepper.num_batches(n_records)
+    # The step cap, if any, decides how many epochs start; the last of them may be cut short.
+    steps_left = settings.max_steps or settings.epochs * per_epoch
+    epochs = min(settings.epochs, -(-steps_left // max(per_epoch, 1)))
     for epoch in range(epochs):
         targets = _epoch_targets(data, settings, rng)
-        total = stepper.num_batches(len(targets))
-        if steps_left is not None:
-            total = min(total, steps_left)
+        total = min(per_epoch, steps_left)
         bar = tqdm(islice(stepper.batches(targets, rng), total), total=total,
                    desc=f"{progress} epoch {epoch + 1}/{epochs}", disable=progress is None, leave=False, unit="batch")
         last_epoch, last_n = epoch == epochs - 1, 0
@@ -186,14 +183,12 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
             if last_epoch:
                 group_mass += gate.double().sum(0).cpu()
                 last_n += len(idx)
-        if steps_left is not None:
-            steps_left -= total
-            if last_epoch and 0 < last_n < len(targets):
-                # A cut-short epoch's gate mass, scaled to the whole epoch, so that a site's group weights
-                # stay in proportion to its records as its global weight is (site_trainer).
-                group_mass *= len(targets) / last_n
+        steps_left -= total
+        if last_epoch and total < per_epoch and last_n:
+            # A cut-short epoch's gate mass, scaled to the whole epoch, so that a site's group weights
+            # stay in proportion to its records as its global weight is (site_trainer).
+            group_mass *= n_records / last_n
     seconds = time.perf_counter() - started
-    n_records = len(epoch_targets(data, settings.max_targets_per_user))
     return TrainStats(total_n, total_loss / max(total_n, 1), seconds, group_mass.numpy(), stepper.state_dict(),
                       n_records)
 
