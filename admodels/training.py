@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from admodels.data.sequences import CONVERSION_RATING, SequenceData
+from admodels.data.sequences import SequenceData
 from admodels.layers.multifaceted_ffn import balance_loss
 from admodels.metrics import auc, hit_rate_at_k, ndcg_at_k
 from admodels.models.fedads_model import FedAdsModel, PrivateUserState
@@ -73,26 +73,27 @@ def _epoch_targets(data: SequenceData, settings: TrainSettings, rng: np.random.G
 
 def candidate_batch(data: SequenceData, idx: np.ndarray, negatives: int, gen: torch.Generator,
                     device: torch.device) -> tuple[torch.Tensor, ...]:
-    """(histories, users, candidates with the target first, ratings) for training targets idx."""
+    """(histories, users, candidates with the target first, labels) for training targets idx; labels (B, 2)
+    hold each target's conversion and value target."""
     seq = torch.from_numpy(data.histories(idx)).to(device)
     users = torch.from_numpy(data.user_of(idx)).to(device)
     pos = torch.from_numpy(data.items[idx]).to(device)
     neg = torch.randint(1, data.n_items + 1, (len(idx), negatives), generator=gen).to(device)
-    rating = torch.from_numpy(data.ratings[idx]).to(device)
-    return seq, users, torch.cat([pos.unsqueeze(1), neg], dim=1), rating
+    labels = torch.from_numpy(np.stack([data.conversions[idx], data.values[idx]], 1)).to(device)
+    return seq, users, torch.cat([pos.unsqueeze(1), neg], dim=1), labels
 
 
-def example_losses(out: dict, rating: torch.Tensor, settings: TrainSettings) -> torch.Tensor:
+def example_losses(out: dict, labels: torch.Tensor, settings: TrainSettings) -> torch.Tensor:
     """λ1·L_CTR + λ2·L_CTCVR + λ3·L_value per example (B,); the batch loss is their mean plus balance."""
     click = torch.zeros_like(out["ctr_logit"])
     click[:, 0] = 1.0
     conv = torch.zeros_like(click)
-    conv[:, 0] = (rating >= CONVERSION_RATING).float()
+    conv[:, 0] = labels[:, 0]
     ctr = F.binary_cross_entropy_with_logits(out["ctr_logit"], click, reduction="none").mean(1)
     # ESMM: supervise pCTCVR = pCTR·pCVR over the entire candidate space.
     p_ctcvr = (torch.sigmoid(out["ctr_logit"]) * torch.sigmoid(out["cvr_logit"])).clamp(1e-7, 1 - 1e-7)
     ctcvr = F.binary_cross_entropy(p_ctcvr, conv, reduction="none").mean(1)
-    value = (out["value"][:, 0] - rating / 5.0) ** 2
+    value = (out["value"][:, 0] - labels[:, 1]) ** 2
     return settings.ctr_weight * ctr + settings.ctcvr_weight * ctcvr + settings.value_weight * value
 
 
@@ -255,7 +256,7 @@ def evaluate(model: FedAdsModel, private: PrivateUserState | None, data: Sequenc
     loss = float(F.binary_cross_entropy_with_logits(torch.from_numpy(scores), torch.from_numpy(labels)))
     out = {"num_users": int(len(users)), "hr_at_10": hit_rate_at_k(scores, k), "ndcg_at_10": ndcg_at_k(scores, k),
            "loss": loss}
-    converted = (data.ratings[data.ends[users] - 1] >= CONVERSION_RATING).astype(np.float64)
+    converted = data.conversions[data.ends[users] - 1].astype(np.float64)
     inputs = {"ctr_labels": labels.ravel(), "ctr_scores": scores.ravel(), "cvr_labels": converted,
               "cvr_scores": cvr_scores[:, 0].astype(np.float64)}
     for head in ("ctr", "cvr"):

@@ -8,9 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from admodels.models.fedads_model import ModelConfig
-from client_agent.local_store import LocalStore
-from client_agent.site_trainer import SiteTrainer
-from deploy.site_setup import prepare_federation
+from deploy.site_setup import local_registry, local_trainer, prepare_federation
 
 
 def add_site_arguments(ap: argparse.ArgumentParser, site_help: str) -> None:
@@ -28,5 +26,6 @@ def one_site(args: argparse.Namespace):
                                                  partition_key="zip_region")
         config = ModelConfig.from_dict(model_config)
         spec = specs[args.site]
-        trainer = SiteTrainer(spec.site_id, spec.folder / "interactions.csv", LocalStore(spec.folder / "state"))
-        yield spec.site_id, config, trainer, trainer.data_for(config)
+        _, catalogs = local_registry(Path(tmp), model_config)
+        trainer = local_trainer(spec, catalogs)
+        yield spec.site_id, config, trainer, trainer.data_for(config, catalogs.get())

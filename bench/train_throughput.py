@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from admodels.models.fedads_model import ModelConfig, PrivateUserState, build_model
+from admodels.models.fedads_model import ModelConfig, PrivateUserState
 from admodels.training import TrainSettings, candidate_batch, epoch_targets, example_losses
 from admodels.layers.multifaceted_ffn import balance_loss
 
@@ -51,23 +51,18 @@ def main(argv=None) -> int:
     ap.add_argument("--max-targets-per-user", type=int, default=30)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from client_agent.local_store import LocalStore
     from client_agent.site_trainer import SiteTrainer
-    from deploy.site_setup import prepare_federation
-    from fedads.runtime.registry import ModelRegistry
+    from deploy.site_setup import local_registry, local_trainer, prepare_federation
     from fedads.v1 import coordinator_pb2 as cpb
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         specs, model_config = prepare_federation(args.dataset, 1, tmp, "in-process")
         config = ModelConfig.from_dict(model_config)
-        registry = ModelRegistry(tmp / "registry")
-        model = build_model(config, seed=0)
-        registry.publish(**model.publication(), parent_version=0, round_id=0)
+        registry, catalogs = local_registry(tmp, model_config)
         manifest, weights = registry.read_bytes(0)
-        trainer = SiteTrainer("site-01", specs[0].folder / "interactions.csv", LocalStore(tmp / "state"), "cpu",
-                              args.threads, args.max_targets_per_user)
-        data = trainer.data_for(config)
+        trainer = local_trainer(specs[0], catalogs, "cpu", args.threads, args.max_targets_per_user)
+        data = trainer.data_for(config, catalogs.get())
         settings = TrainSettings(epochs=args.epochs, lr=1e-3, batch_size=args.batch_size, negatives=4, seed=1,
                                  max_targets_per_user=args.max_targets_per_user)
         cfg = cpb.TrainConfig(epochs=args.epochs, learning_rate=1e-3, batch_size=args.batch_size, negatives=4,

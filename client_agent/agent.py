@@ -12,11 +12,15 @@ from client_agent.config import SiteConfig
 from client_agent.local_store import LocalStore
 from client_agent.secure_upload import SecureAggregationSession
 from client_agent.site_privacy import BudgetExhausted, SitePrivacy
+from client_agent.catalogs import SiteCatalogs
+from client_agent.data_check import check_site
 from client_agent.site_trainer import SiteTrainer
+from fedads.catalog.catalog import CatalogError
+from fedads.eventlog.check import CheckReport
 from fedads.runtime.site_auth import site_credentials
 from fedads.runtime.chunks import iter_chunks
 from fedads.runtime.hashing import sha256_hex
-from fedads.runtime.registry_service import download_model
+from fedads.runtime.registry_service import download_catalog, download_model
 from client_agent.enrolment import enroll
 from fedads.runtime.server import channel
 from fedads.runtime.tls import Transport
@@ -53,9 +57,10 @@ class SiteAgent:
         self.store = LocalStore(config.state_dir)
         privacy = SitePrivacy(config.state_dir, config.dp_clip_norm, config.dp_epsilon_budget, config.dp_delta,
                               config.dp_noise_multiplier, config.dp_planned_rounds, config.dp_unit)
-        self.trainer = SiteTrainer(config.site_id, config.data_file, self.store, config.device, config.threads,
+        self.catalogs = SiteCatalogs(config.state_dir / "catalogs", self._fetch_catalog)
+        self.trainer = SiteTrainer(config.site_id, config.site_data(), self.store, config.device, config.threads,
                                    config.max_targets_per_user, config.eval_negatives, config.eval_seed, privacy,
-                                   config.embedding_noise, config.keep_optimizer_state)
+                                   config.embedding_noise, config.keep_optimizer_state, catalogs=self.catalogs)
         self.transport: Transport | None = None  # known once enrolled (mTLS needs the issued certificate)
         self.coordinator = self.registry = None
         self._aggregators: dict[str, aggregator_pb2_grpc.AggregatorServiceStub] = {}
@@ -94,9 +99,30 @@ class SiteAgent:
         self.coordinator = coordinator_pb2_grpc.CoordinatorServiceStub(ch)
         self.registry = registry_pb2_grpc.ModelRegistryServiceStub(ch)
 
+    def _fetch_catalog(self, version: int, dest):
+        return download_catalog(self.registry, version, dest, metadata=self.metadata)
+
+    def check_data(self) -> CheckReport:
+        """The site's event log against the federation's newest catalogue; refuses to go online when invalid."""
+        try:
+            catalog = self.catalogs.get(0)
+        except grpc.RpcError as exc:
+            raise AgentStopped(f"could not fetch the federation's catalogue: {exc.code().name}: {exc.details()}") \
+                from exc
+        except CatalogError as exc:
+            raise AgentStopped(f"the federation's catalogue is unusable: {exc}") from exc
+        report = check_site(self.config, catalog, self.trainer.events)
+        log.info("data checked", extra=report.counts())
+        if not report.ok:
+            raise AgentStopped(f"site data refused, not going online: {report.errors[0]}"
+                               + (f" (and {len(report.errors) - 1} more; run client-agent check)"
+                                  if len(report.errors) > 1 else ""))
+        return report
+
     # --- main loop ---
     def run(self, max_tasks: int | None = None) -> None:
         self.ensure_enrolled()
+        self.check_data()
         done, backoff = 0, 0.5
         while not self.stop_event.is_set():
             try:

@@ -5,6 +5,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from fedads.eventlog.site_data import SiteData
+
 
 class ConfigError(ValueError):
     pass
@@ -14,7 +16,8 @@ class ConfigError(ValueError):
 class SiteConfig:
     site_id: str
     coordinator: str
-    data_file: Path
+    # The site's data manifest (data.toml: event log, optional user features, interaction_only), or its folder.
+    data: Path
     state_dir: Path
     enrollment_token: str = ""
     enrollment_token_file: Path | None = None
@@ -45,6 +48,11 @@ class SiteConfig:
     # SF-UBM-style perturbation of the shared item embeddings: per-row Gaussian noise of this size
     # relative to the row's norm (0: off); the resulting cosine similarity is logged and recorded.
     embedding_noise: float = 0.0
+    # `client-agent check`: a local catalogue folder to check against before the site is enrolled (once
+    # enrolled, the agent checks against the federation's newest catalogue), and the share of rows naming
+    # unknown ads above which the event log is refused.
+    catalog: Path | None = None
+    max_unknown_ad_share: float = 0.01
 
     @classmethod
     def load(cls, path: str | Path) -> "SiteConfig":
@@ -56,14 +64,17 @@ class SiteConfig:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"site config {path} is not valid TOML: {exc}") from exc
         known = {f.name for f in fields(cls)}
+        if "data_file" in raw:
+            raise ConfigError(f"site config {path}: data_file is replaced by data, the site's data manifest "
+                              "(data.toml beside the event log; see the README's partner guide)")
         unknown = set(raw) - known
         if unknown:
             raise ConfigError(f"site config {path}: unknown keys {sorted(unknown)}")
-        missing = {"site_id", "coordinator", "data_file", "state_dir"} - set(raw)
+        missing = {"site_id", "coordinator", "data", "state_dir"} - set(raw)
         if missing:
             raise ConfigError(f"site config {path}: missing keys {sorted(missing)}")
         base = path.parent
-        for key in ("data_file", "state_dir", "enrollment_token_file", "ca_file"):
+        for key in ("data", "state_dir", "enrollment_token_file", "ca_file", "catalog"):
             if raw.get(key):
                 raw[key] = (base / raw[key]).resolve()
         config = cls(**raw)
@@ -71,6 +82,9 @@ class SiteConfig:
             raise ConfigError(f"site config {path}: set ca_file (the federation CA certificate from "
                               "`coordinatorctl enroll --ca-file`), or insecure = true for plaintext local development")
         return config
+
+    def site_data(self) -> SiteData:
+        return SiteData.load(self.data)
 
     def token(self) -> str:
         if self.enrollment_token:

@@ -2,22 +2,63 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
+from pathlib import Path
+
+import grpc
 
 from client_agent.agent import AgentStopped, SiteAgent
 from client_agent.config import ConfigError, SiteConfig
+from client_agent.data_check import check_site, render
+from fedads.catalog.catalog import Catalog, CatalogError
+from fedads.eventlog.reader import EventLogError
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.server import add_metrics_flags, start_metrics_server
 
 log = logging.getLogger("client_agent")
 
 
+def check_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="client-agent check", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="Check the site's event log against the catalogue before going online.")
+    p.add_argument("--config", required=True, help="site TOML file")
+    p.add_argument("--catalog", type=Path, default=None,
+                   help="catalogue folder to check against (default: the config's catalog, else the federation's "
+                        "newest, fetched from the coordinator)")
+    p.add_argument("--json", action="store_true", help="print the counts and findings as one JSON object")
+    return p
+
+
+def run_check(argv) -> int:
+    args = check_parser().parse_args(argv)
+    try:
+        config = SiteConfig.load(args.config)
+        folder = args.catalog or config.catalog
+        if folder is not None:
+            report = check_site(config, Catalog.load(folder))
+        else:
+            agent = SiteAgent(config)
+            agent.ensure_enrolled()
+            report = check_site(config, agent.catalogs.get(0), agent.trainer.events)
+    except (ConfigError, CatalogError, EventLogError, AgentStopped) as exc:
+        print(f"client-agent check: {exc}", file=sys.stderr)
+        return 2
+    except grpc.RpcError as exc:
+        print(f"client-agent check: could not fetch the catalogue: {exc.code().name}: {exc.details()}",
+              file=sys.stderr)
+        return 2
+    print(json.dumps(report.counts()) if args.json else render(report))
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="client-agent",
                                 description="Run a FedAds site: train on local data, share only masked-ready updates.")
-    p.add_argument("--config", required=True, help="site TOML file (site_id, coordinator, data_file, state_dir, ...)")
+    p.add_argument("--config", required=True, help="site TOML file (site_id, coordinator, data, state_dir, ...); "
+                                                   "`client-agent check --config FILE` checks the data first")
     p.add_argument("--max-tasks", type=int, default=None, help="exit after this many tasks (default: run forever)")
     add_metrics_flags(p)
     p.add_argument("--log-level", default="INFO")
@@ -25,11 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["check"]:
+        return run_check(argv[1:])
     args = build_parser().parse_args(argv)
     setup_logging("client-agent", args.log_level)
     try:
         agent = SiteAgent(SiteConfig.load(args.config))
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
+    except (ConfigError, EventLogError, ValueError, FileNotFoundError) as exc:
         print(f"client-agent: error: {exc}", file=sys.stderr)
         return 2
     start_metrics_server(args.metrics_port, args.metrics_host)

@@ -10,7 +10,6 @@ import torch
 from safetensors.numpy import load as st_load
 
 from admodels.data.sequences import SequenceData
-from admodels.data.site_files import read_site_file
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
 from admodels.training import (LocalStep, TrainSettings, epoch_targets, evaluate, evaluate_full_ranking, pick_device,
                                train_local)
@@ -18,6 +17,9 @@ from client_agent.local_store import LocalStore
 from client_agent.site_privacy import SitePrivacy
 from privacy.dp.dpsgd import DPSGDStep
 from privacy.dp.embedding import perturb_rows
+from fedads.catalog.catalog import Catalog, CatalogError
+from fedads.eventlog.reader import read_events
+from fedads.eventlog.site_data import SiteData
 from fedads.runtime.layout import GLOBAL, UpdateLayout
 
 
@@ -61,12 +63,17 @@ def aggregation_factor(weighting: str, privacy: SitePrivacy, score: float = 0.0)
 
 
 class SiteTrainer:
-    def __init__(self, site_id: str, data_file, store: LocalStore, device: str = "auto", threads: int = 0,
+    """catalogs: where the catalogue a model names comes from (`get(version, sha256)`: the agent's
+    SiteCatalogs, or the registry's CatalogStore in simulation)."""
+
+    def __init__(self, site_id: str, data: SiteData, store: LocalStore, device: str = "auto", threads: int = 0,
                  max_targets_per_user: int = 0, eval_negatives: int = 99, eval_seed: int = 0,
                  privacy: SitePrivacy | None = None, embedding_noise: float = 0.0,
-                 keep_optimizer_state: bool = False):
+                 keep_optimizer_state: bool = False, catalogs=None):
         self.site_id = site_id
-        self.raw = read_site_file(data_file)
+        self.site_data = data
+        self.events = read_events(data.events)
+        self.catalogs = catalogs
         self.store = store
         self.device = pick_device(device)
         if threads:
@@ -75,6 +82,7 @@ class SiteTrainer:
         self.eval_negatives = eval_negatives
         self.eval_seed = eval_seed
         self._data: SequenceData | None = None
+        self._data_key: tuple | None = None
         self.privacy = privacy or SitePrivacy(store.root)
         self.embedding_noise = embedding_noise
         # Resume the local optimiser across rounds. Its moments are statistics of site data and stay on site
@@ -85,13 +93,25 @@ class SiteTrainer:
 
     @property
     def num_interactions(self) -> int:
-        return len(self.raw["user"])
+        return self.events.num_rows
 
-    def data_for(self, config: ModelConfig) -> SequenceData:
-        if self._data is None or self._data.n_items != config.n_items or self._data.max_len != config.max_seq_len:
-            r = self.raw
-            self._data = SequenceData.from_arrays(r["user"], r["item"], r["timestamp"], r["rating"],
-                                                  config.n_items, config.max_seq_len)
+    def catalog_for(self, manifest: dict) -> Catalog:
+        ref = manifest.get("catalog") or {}
+        if not ref.get("version"):
+            raise CatalogError(f"model version {manifest.get('version')} names no catalogue; refusing it")
+        if self.catalogs is None:
+            raise CatalogError("this site has no catalogue source")
+        catalog = self.catalogs.get(ref["version"], ref["sha256"])
+        if catalog.n_ads != manifest["model_config"]["n_items"]:
+            raise CatalogError(f"model version {manifest.get('version')} has {manifest['model_config']['n_items']} ad "
+                               f"rows but its catalogue version {catalog.version} holds {catalog.n_ads} ads")
+        return catalog
+
+    def data_for(self, config: ModelConfig, catalog: Catalog) -> SequenceData:
+        key = (catalog.sha256, config.max_seq_len)
+        if self._data is None or self._data_key != key:
+            self._data = SequenceData.from_events(self.events, catalog, config.max_seq_len)
+            self._data_key = key
         return self._data
 
     @staticmethod
@@ -115,7 +135,7 @@ class SiteTrainer:
 
     def train(self, manifest: dict, weights: bytes, train_cfg, progress: str | None = None) -> TrainOutcome:
         model = self.build_model(manifest, weights)
-        data = self.data_for(model.config)
+        data = self.data_for(model.config, self.catalog_for(manifest))
         settings = TrainSettings(epochs=train_cfg.epochs, lr=train_cfg.learning_rate, batch_size=train_cfg.batch_size,
                                  negatives=train_cfg.negatives, prox_mu=train_cfg.prox_mu,
                                  seed=train_cfg.seed + self.private_seed,
@@ -176,7 +196,7 @@ class SiteTrainer:
         also after personalisation (fine-tuning a copy on site data, kept on site for serving);
         with full_ranking, also HR/NDCG@10 against the whole catalogue."""
         model = self.build_model(manifest, weights)
-        data = self.data_for(model.config)
+        data = self.data_for(model.config, self.catalog_for(manifest))
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
         out = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed, device=self.device,
                        auc_inputs=auc_inputs)

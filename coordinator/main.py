@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from coordinator.admin_auth import AdminTokenCheck, load_or_create_token
 from coordinator.admin_service import AdminServicer
 from coordinator.audit import AuditLog, load_or_create_key
 from coordinator.aggregator_client import AggregatorClient
+from coordinator.catalog_setup import CatalogSetupError, setup_catalog
 from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
 from coordinator.site_service import CoordinatorServicer
@@ -27,14 +27,6 @@ from fedads.v1 import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 log = logging.getLogger("coordinator")
 
 
-def publish_initial_model(registry: ModelRegistry, config_path: Path, seed: int) -> dict:
-    from admodels.models.fedads_model import ModelConfig, build_model
-
-    config = ModelConfig.from_dict(json.loads(config_path.read_text()))
-    model = build_model(config, seed=seed)
-    return registry.publish(**model.publication(), parent_version=0, round_id=0)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coordinator", description="Run the FedAds coordinator (rounds, sites, registry).")
     p.add_argument("--listen", default="127.0.0.1:7000", help="gRPC listen address (host:port)")
@@ -44,8 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aggregator", default="127.0.0.1:7100", help="aggregator address used by the coordinator")
     p.add_argument("--aggregator-public", default="",
                    help="aggregator address handed to sites (default: same as --aggregator)")
+    p.add_argument("--catalog", type=Path, default=None,
+                   help="catalogue folder (fedads-catalog build); imported into the registry when new, and the "
+                        "newest model grown to it")
     p.add_argument("--init-model", type=Path, default=None,
-                   help="model config JSON; publishes version 1 from it when the registry is empty")
+                   help="model architecture JSON (no sizes: they come from the catalogue); publishes version 1 "
+                        "when the registry is empty")
     p.add_argument("--init-seed", type=int, default=0, help="seed of the initial model's parameters")
     p.add_argument("--admin-token-file", default="admin.token",
                    help="bearer token the operator API requires (created if missing, mode 0600)")
@@ -90,12 +86,11 @@ def build_server(args) -> GrpcServer:
     """Wire store, registry, hub, rounds and servicers into a started gRPC server."""
     transport = transport_from_args(args)
     ca = CertificateAuthority.load(args.ca_dir) if transport.secure else None
+    # Catalogue and first model before the database: a bad --catalog or --init-model leaves nothing behind.
+    registry = ModelRegistry(args.registry)
+    setup_catalog(registry, args.catalog, args.init_model, args.init_seed)
     url = args.db if "://" in args.db else sqlite_url(args.db)
     store = CoordinatorStore(url)
-    registry = ModelRegistry(args.registry)
-    if not registry.versions() and args.init_model:
-        manifest = publish_initial_model(registry, args.init_model, args.init_seed)
-        log.info("published initial model", extra={"version": manifest["version"], "sha256": manifest["sha256"]})
     for version in registry.versions():
         store.record_model(registry.manifest(version))
     failed = store.fail_interrupted_rounds("coordinator restarted while the round was running")
@@ -138,7 +133,7 @@ def main(argv=None) -> int:
     setup_logging("coordinator", args.log_level)
     try:
         server = build_server(args)
-    except (TransportError, PkiError) as exc:
+    except (TransportError, PkiError, CatalogSetupError) as exc:
         parser.exit(2, f"coordinator: {exc}\n")
     start_metrics_server(args.metrics_port, args.metrics_host)
     server.wait_for_signal()

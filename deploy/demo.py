@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-config", type=Path, default=Path(__file__).with_name("config") / "model_config.json",
                    help="model hyper-parameters, the same file the compose and Kubernetes deployments mount "
-                        "(n_items is taken from the data)")
+                        "(sizes come from the catalogue)")
     p.add_argument("--workdir", type=Path, default=Path(".demo"), help="scratch folder (wiped at start)")
     p.add_argument("--report", type=Path, default=Path("reports/demo.json"))
     p.add_argument("--insecure", action="store_true",
@@ -58,7 +58,7 @@ def run(args) -> dict:
     os.environ.update({"FEDADS_INSECURE": "1"} if pki is None else {"FEDADS_TLS_DIR": str(pki["operator"])})
     print(f"[demo] preparing {args.sites} sites from {args.dataset} "
           f"({'plaintext' if pki is None else 'mTLS, CA in ' + str(workdir / 'pki' / 'ca')}) ...", flush=True)
-    shared = {k: v for k, v in json.loads(args.model_config.read_text()).items() if k != "n_items"}
+    shared = json.loads(args.model_config.read_text())
     specs, model_config = prepare_federation(args.dataset, args.sites, workdir, coord_addr, args.max_users,
                                              args.seed, max_targets_per_user=args.max_targets_per_user,
                                              max_seq_len=shared.pop("max_seq_len", 50), model_overrides=shared,
@@ -75,6 +75,7 @@ def run(args) -> dict:
             "--listen", coord_addr, "--enroll-listen", enroll_addr, "--ca-dir", str(workdir / "pki" / "ca"),
             "--db", str(workdir / "coordinator.db"), "--registry", str(registry),
             "--aggregator", agg_addr, "--init-model", str(workdir / "model_config.json"),
+            "--catalog", str(workdir / "catalog"),
             "--init-seed", str(args.seed), "--audit-key", str(workdir / "audit.key"),
             "--admin-token-file", str(workdir / "admin.token"), *tls("coordinator")], logs / "coordinator.log"))
         P.wait_healthy(agg_addr, transport, proc=procs[0])

@@ -1,6 +1,6 @@
 """Users' recent behaviour sequences: Redis in production, an in-process store as the embedded default.
 
-Both keep, per user, the newest `max_len` item ids in arrival order and forget a user after
+Both keep, per user, the newest `max_len` ad ids (strings) in arrival order and forget a user after
 `ttl_s` seconds without events. Tests run one contract against both.
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Iterable
 
 
 class BehaviorStore:
-    def append(self, events: Iterable[tuple[str, int]]) -> int:
+    def append(self, events: Iterable[tuple[str, str]]) -> int:
         raise NotImplementedError
 
-    def recent(self, user_id: str) -> list[int]:
+    def recent(self, user_id: str) -> list[str]:
         raise NotImplementedError
 
 
@@ -32,12 +32,12 @@ class InMemoryBehaviorStore(BehaviorStore):
                 seq, expires = self._seqs.get(user, (None, 0.0))
                 if seq is None or expires < now:
                     seq = deque(maxlen=self.max_len)
-                seq.append(int(item))
+                seq.append(str(item))
                 self._seqs[user] = (seq, now + self.ttl_s)
                 n += 1
         return n
 
-    def recent(self, user_id: str) -> list[int]:
+    def recent(self, user_id: str) -> list[str]:
         with self._lock:
             seq, expires = self._seqs.get(user_id, (None, 0.0))
             if seq is None or expires < time.time():
@@ -58,7 +58,7 @@ class RedisBehaviorStore(BehaviorStore):
         pipe = self.client.pipeline(transaction=True)
         touched, n = set(), 0
         for user, item in events:
-            pipe.rpush(self.prefix + user, int(item))
+            pipe.rpush(self.prefix + user, str(item))
             touched.add(user)
             n += 1
         for user in touched:
@@ -67,8 +67,8 @@ class RedisBehaviorStore(BehaviorStore):
         pipe.execute()
         return n
 
-    def recent(self, user_id: str) -> list[int]:
-        return [int(x) for x in self.client.lrange(self.prefix + user_id, -self.max_len, -1)]
+    def recent(self, user_id: str) -> list[str]:
+        return [x.decode() for x in self.client.lrange(self.prefix + user_id, -self.max_len, -1)]
 
 
 def open_store(redis_url: str, max_len: int, ttl_s: float) -> BehaviorStore:

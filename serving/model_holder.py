@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from safetensors.numpy import load as st_load
 
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
-from fedads.runtime.registry import ModelRegistry
+from fedads.catalog.catalog import Catalog, CatalogError
+from fedads.runtime.catalog_store import CatalogStore
+from fedads.runtime.registry import ModelRegistry, RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +26,28 @@ class LoadedModel:
     model: FedAdsModel
     config: ModelConfig
     sha256: str
+    catalog: Catalog
+    ad_index: dict  # ad id string → the model's catalogue index
 
 
 def load_version(registry: ModelRegistry, version: int) -> LoadedModel:
+    """A published version with exactly the catalogue it names (RegistryError if either is missing or altered)."""
     manifest, data = registry.read_bytes(version)  # raises if the sha256 does not match
+    ref = manifest.get("catalog") or {}
+    if not ref.get("version"):
+        raise RegistryError(f"model version {manifest['version']} names no catalogue; refusing to serve it")
+    try:
+        catalog = CatalogStore(registry.root).get(ref["version"], ref["sha256"])
+    except CatalogError as exc:
+        raise RegistryError(f"model version {manifest['version']}: {exc}") from exc
     config = ModelConfig.from_dict(manifest["model_config"])
+    if catalog.n_ads != config.n_items:
+        raise RegistryError(f"model version {manifest['version']} has {config.n_items} ad rows but its catalogue "
+                            f"version {catalog.version} holds {catalog.n_ads} ads")
     model = FedAdsModel(config)
     model.load_shared_state(st_load(data))
     model.eval()
-    return LoadedModel(manifest["version"], model, config, manifest["sha256"])
+    return LoadedModel(manifest["version"], model, config, manifest["sha256"], catalog, catalog.lookup())
 
 
 class ModelHolder:

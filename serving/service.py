@@ -14,6 +14,8 @@ from fedads.v1 import serving_pb2_grpc
 from serving.behavior_store import BehaviorStore
 from serving.batcher import MicroBatcher, ScoreJob
 from serving.model_holder import ModelHolder
+from serving.ranking import (MAX_AD_ID, MAX_USER_ID, RequestError, check_user, ecpm, history_indices,
+                             objective_scores, resolve)
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +24,6 @@ LATENCY = Histogram("fedads_serving_latency_seconds", "Request latency", ["metho
 REQUESTS = Counter("fedads_serving_requests_total", "Requests by method and outcome", ["method", "outcome"])
 MODEL_VERSION = Gauge("fedads_serving_model_version", "Model version being served")
 SWAPS = Gauge("fedads_serving_model_swaps", "Model hot swaps since start")
-
-MAX_CANDIDATES = 1000
-MAX_USER_ID = 256
 
 
 class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
@@ -42,64 +41,65 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
         SWAPS.set(self.holder.swaps)
         return loaded
 
-    def _check(self, context, user_id: str, candidates, n_items: int) -> None:
-        if not user_id or len(user_id) > MAX_USER_ID:
-            abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"user_id must be 1-{MAX_USER_ID} characters")
-        if not candidates:
-            abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no candidates given")
-        if len(candidates) > MAX_CANDIDATES:
-            abort(context, grpc.StatusCode.INVALID_ARGUMENT,
-                  f"{len(candidates)} candidates exceed the limit of {MAX_CANDIDATES} per request")
-        unknown = [c for c in candidates if not 1 <= c <= n_items]
-        if unknown:
-            abort(context, grpc.StatusCode.INVALID_ARGUMENT,
-                  f"unknown item ids {unknown[:5]} (catalogue ids are 1..{n_items})")
-
     def _score(self, request, context, method: str):
         started = time.perf_counter()
         loaded = self._model(context, request.model_version)
-        candidates = list(request.candidates)
-        self._check(context, request.user_id, candidates, loaded.config.n_items)
-        history = [i for i in self.store.recent(request.user_id) if 1 <= i <= loaded.config.n_items]
+        try:
+            check_user(request.user_id)
+            resolved = resolve(request.candidates, loaded.ad_index, loaded.catalog.version)
+        except RequestError as exc:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        history = history_indices(self.store.recent(request.user_id), loaded.ad_index)
         user_index = self.site.user_index(request.user_id) if self.site else -1
-        scores = self.batcher.score(ScoreJob(loaded, history, candidates, user_index))
+        scores = self.batcher.score(ScoreJob(loaded, history, resolved.indices, user_index))
         LATENCY.labels(method).observe(time.perf_counter() - started)
         REQUESTS.labels(method, "ok").inc()
         # One conversion to Python lists: indexing tensors element by element costs more than the model.
-        return loaded, candidates, {k: v.tolist() for k, v in scores.items()}, len(history)
+        return loaded, resolved, {k: v.tolist() for k, v in scores.items()}, len(history)
 
     @staticmethod
-    def _predictions(candidates, s, rows, score) -> list:
-        return [spb.Prediction(item_id=candidates[i], p_ctr=s["p_ctr"][i], p_cvr=s["p_cvr"][i],
-                               p_ctcvr=s["p_ctcvr"][i], value=s["value"][i], score=score[i]) for i in rows]
+    def _predictions(resolved, s, rows, score, ecpm) -> list:
+        return [spb.Prediction(ad_id=resolved.ad_ids[i], p_ctr=s["p_ctr"][i], p_cvr=s["p_cvr"][i],
+                               p_ctcvr=s["p_ctcvr"][i], value=s["value"][i], score=score[i], ecpm=ecpm[i])
+                for i in rows]
 
     def Predict(self, request, context):
-        loaded, candidates, s, n_hist = self._score(request, context, "Predict")
-        preds = self._predictions(candidates, s, range(len(candidates)), s["p_ctr"])
-        return spb.PredictResponse(model_version=loaded.version, predictions=preds, history_length=n_hist)
+        loaded, resolved, s, n_hist = self._score(request, context, "Predict")
+        preds = self._predictions(resolved, s, range(len(resolved.ad_ids)), s["p_ctr"],
+                                  ecpm(spb.OBJECTIVE_ECPM_CPC, s, resolved.bids))
+        return spb.PredictResponse(model_version=loaded.version, predictions=preds, history_length=n_hist,
+                                   catalog_version=loaded.catalog.version)
 
     def Rank(self, request, context):
         if request.k < 0:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "k must be ≥ 0")
-        loaded, candidates, s, n_hist = self._score(request, context, "Rank")
+        if request.objective not in spb.Objective.values():
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"unknown objective {request.objective}")
+        loaded, resolved, s, n_hist = self._score(request, context, "Rank")
         objective = request.objective or spb.OBJECTIVE_CTR
-        if objective == spb.OBJECTIVE_CTR:
-            score = s["p_ctr"]
-        elif objective == spb.OBJECTIVE_CVR:
-            score = s["p_ctcvr"]
-        else:  # expected revenue: P(click and convert) × predicted conversion value
-            score = [p * max(v, 0.0) for p, v in zip(s["p_ctcvr"], s["value"])]
-        order = sorted(range(len(candidates)), key=score.__getitem__, reverse=True)[:request.k or None]
-        return spb.RankResponse(model_version=loaded.version, ranked=self._predictions(candidates, s, order, score),
-                                history_length=n_hist)
+        try:
+            score = objective_scores(objective, s, resolved.bids)
+        except RequestError as exc:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        order = sorted(range(len(score)), key=score.__getitem__, reverse=True)[:request.k or None]
+        return spb.RankResponse(model_version=loaded.version, history_length=n_hist,
+                                ranked=self._predictions(resolved, s, order, score, ecpm(objective, s, resolved.bids)),
+                                catalog_version=loaded.catalog.version)
 
     def RecordEvents(self, request_iterator, context):
         events = []
         for e in request_iterator:
-            if not e.user_id or len(e.user_id) > MAX_USER_ID or e.item_id < 1:
+            if not e.user_id or len(e.user_id) > MAX_USER_ID or not e.ad_id or len(e.ad_id) > MAX_AD_ID:
                 abort(context, grpc.StatusCode.INVALID_ARGUMENT,
-                      "every event needs a user_id (1-256 characters) and a positive item_id; nothing was recorded")
-            events.append((e.user_id, e.item_id))
+                      f"every event needs a user_id (1-{MAX_USER_ID} characters) and an ad_id (1-{MAX_AD_ID} "
+                      "characters); nothing was recorded")
+            events.append((e.user_id, e.ad_id))
+        index = self._model(context, 0).ad_index
+        unknown = [a for _, a in events if a not in index]
+        if unknown:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT,
+                  f"{len(unknown)} event(s) name ads the served catalogue does not hold: "
+                  f"{', '.join(repr(a) for a in unknown[:5])}; nothing was recorded")
         n = self.store.append(events)
         REQUESTS.labels("RecordEvents", "ok").inc()
         return spb.RecordEventsResponse(recorded=n)

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 from safetensors.torch import load_file
 
 from admodels.models.fedads_model import ModelConfig, PrivateUserState
+from fedads.eventlog.keys import user_keys
 
 
 class SitePrivateParameters:
@@ -21,9 +23,9 @@ class SitePrivateParameters:
         except RuntimeError as exc:
             raise ValueError(f"private parameters in {path} do not fit the served model: {exc}") from exc
         self.private.eval()
-        self.index = {str(int(k)): i for i, k in enumerate(keys)}
+        self.index = {int(k): i for i, k in enumerate(keys)}
 
     def user_index(self, user_id: str) -> int:
         """Local row of a site user, or -1 for users this site has no private parameters for."""
-        return self.index.get(user_id, -1)
+        return self.index.get(int(user_keys(pa.array([user_id], pa.string()))[0]), -1)
 

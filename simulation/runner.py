@@ -15,14 +15,10 @@ import numpy as np
 from tqdm import tqdm
 
 from admodels.metrics import auc
-from admodels.models.fedads_model import ModelConfig, build_model
-from client_agent.local_store import LocalStore
 from client_agent.site_privacy import BudgetExhausted, SitePrivacy
-from client_agent.site_trainer import SiteTrainer
 from coordinator.rounds import weighted_metrics
-from deploy.site_setup import prepare_federation
+from deploy.site_setup import local_registry, local_trainer, prepare_federation
 from fedads.runtime.layout import UpdateLayout
-from fedads.runtime.registry import ModelRegistry
 from fedads.v1 import coordinator_pb2 as cpb
 from privacy.secagg.simulation import run_round
 
@@ -99,13 +95,9 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
     workdir.mkdir(parents=True)
     specs, model_config = prepare_federation(cfg.dataset, cfg.sites, workdir, "in-process", cfg.max_users, cfg.seed,
                                              partition_key=cfg.partition, model_overrides=cfg.model)
-    registry = ModelRegistry(workdir / "registry")
-    config = ModelConfig.from_dict(model_config)
-    model = build_model(config, seed=_training_seed(cfg))
-    registry.publish(**model.publication(), parent_version=0, round_id=0)
-    trainers = [SiteTrainer(s.site_id, s.folder / "interactions.csv", LocalStore(s.folder / "state"), "auto", 0,
-                            cfg.max_targets_per_user, 99, cfg.seed, _privacy_for(cfg, k, s.folder / "state"),
-                            keep_optimizer_state=cfg.keep_optimizer_state)
+    registry, catalogs = local_registry(workdir, model_config, seed=_training_seed(cfg))
+    trainers = [local_trainer(s, catalogs, "auto", 0, cfg.max_targets_per_user, 99, cfg.seed,
+                              _privacy_for(cfg, k, s.folder / "state"), keep_optimizer_state=cfg.keep_optimizer_state)
                 for k, s in enumerate(specs)]
     history, data_epochs = [], 0.0
     bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress, unit="round")

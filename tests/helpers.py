@@ -123,7 +123,8 @@ class Federation:
         self.services["coordinator"] = P.start("coordinator.main", [
             "--listen", self.coordinator, "--db", str(self.workdir / "coordinator.db"), "--registry",
             str(self.registry), "--aggregator", self.aggregator, "--aggregator-public", public,
-            "--init-model", str(self.workdir / "model_config.json"), "--audit-key", str(self.workdir / "audit.key"),
+            "--init-model", str(self.workdir / "model_config.json"), "--catalog", str(self.workdir / "catalog"),
+            "--audit-key", str(self.workdir / "audit.key"),
             "--admin-token-file", str(self.admin_token), "--enroll-listen", self.enroll_address,
             "--ca-dir", str(self.workdir / "pki" / "ca"), *self.flags("coordinator"),
             "--reconnect-grace-s", str(self.reconnect_grace_s), "--metrics-port", str(self.metrics_port)],

@@ -166,24 +166,17 @@ def test_record_level_budget_composes_every_step_and_refuses_when_spent(tmp_path
 
 
 def test_a_site_trains_with_dp_sgd_and_its_update_is_not_clipped_as_a_whole(tmp_path):
-    from client_agent.local_store import LocalStore
-    from client_agent.site_trainer import SiteTrainer
-    from deploy.site_setup import prepare_federation
+    from deploy.site_setup import local_registry, local_trainer, prepare_federation
     from fedads.runtime.layout import UpdateLayout
-    from fedads.runtime.registry import ModelRegistry
     from fedads.v1 import coordinator_pb2 as cpb
 
     specs, model_config = prepare_federation("ml-100k", 1, tmp_path, "in-process", 40, 0, max_seq_len=8,
                                              model_overrides={"dim": 16, "ffn_hidden": 16})
-    registry = ModelRegistry(tmp_path / "registry")
-    config = ModelConfig.from_dict(model_config)
-    model = build_model(config, seed=0)
-    registry.publish(**model.publication(), parent_version=0, round_id=0)
+    registry, catalogs = local_registry(tmp_path, model_config)
     manifest, weights = registry.read_bytes(0)
     state = specs[0].folder / "state"
     privacy = SitePrivacy(state, clip_norm=1.0, epsilon_budget=4.0, delta=1e-5, planned_rounds=2, unit="record")
-    trainer = SiteTrainer("site-01", specs[0].folder / "interactions.csv", LocalStore(state), "cpu", 0, 10, 99, 0,
-                          privacy)
+    trainer = local_trainer(specs[0], catalogs, "cpu", 0, 10, 99, 0, privacy)
     cfg = cpb.TrainConfig(epochs=1, learning_rate=3e-3, batch_size=64, negatives=3, seed=1, weighting="samples")
     outs = [trainer.train(manifest, weights, cfg)]
     # The site's interest embedding is a statistic of its records outside DP-SGD: it must not leave the site.

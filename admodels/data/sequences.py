@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fedads.eventlog.keys import seed_word
+
 CONVERSION_RATING = 4.0  # MovieLens: a rating ≥ 4 counts as a conversion of the interaction
 
 
@@ -12,30 +14,48 @@ CONVERSION_RATING = 4.0  # MovieLens: a rating ≥ 4 counts as a conversion of t
 class SequenceData:
     """A set of users' time-ordered interactions, split leave-one-out.
 
-    items/ratings are sorted by (user, time); starts[u]..ends[u] is local user u's slice and the
+    items and labels are sorted by (user, time); starts[u]..ends[u] is local user u's slice and the
     last interaction of each user is held out for evaluation.
     """
-    user_keys: np.ndarray   # original user id of each local user (seeds the evaluation negatives)
-    items: np.ndarray       # int64, catalogue ids 1..n_items
-    ratings: np.ndarray     # float32
+    user_keys: np.ndarray   # int64 key of each local user (fedads.eventlog.keys; seeds the evaluation negatives)
+    items: np.ndarray       # int64, catalogue ad indices 1..n_items
+    conversions: np.ndarray  # float32 0/1: the interaction converted
+    values: np.ndarray      # float32: the value head's target, value / the catalogue's value_scale
     starts: np.ndarray
     ends: np.ndarray        # exclusive
     n_items: int
     max_len: int
 
     @classmethod
-    def from_arrays(cls, user, item, timestamp, rating, n_items: int, max_len: int) -> "SequenceData":
-        user = np.asarray(user)
-        if len(user) == 0:
+    def from_labels(cls, user_key, item, timestamp, conversion, value, n_items: int, max_len: int) -> "SequenceData":
+        user_key, item = np.asarray(user_key, np.int64), np.asarray(item, np.int64)
+        if len(user_key) == 0:
             raise ValueError("no interactions")
         if item.min() < 1 or item.max() > n_items:
             raise ValueError(f"item ids must lie in 1..{n_items}; found {item.min()}..{item.max()}")
-        order = np.lexsort((np.arange(len(user)), timestamp, user))
-        keys, local = np.unique(user[order], return_inverse=True)
+        order = np.lexsort((np.arange(len(user_key)), timestamp, user_key))
+        keys, local = np.unique(user_key[order], return_inverse=True)
         counts = np.bincount(local, minlength=len(keys))
         ends = np.cumsum(counts)
-        return cls(keys, np.asarray(item)[order].astype(np.int64), np.asarray(rating)[order].astype(np.float32),
-                   ends - counts, ends, int(n_items), int(max_len))
+        return cls(keys, item[order], np.asarray(conversion)[order].astype(np.float32),
+                   np.asarray(value)[order].astype(np.float32), ends - counts, ends, int(n_items), int(max_len))
+
+    @classmethod
+    def from_arrays(cls, user, item, timestamp, rating, n_items: int, max_len: int) -> "SequenceData":
+        """Rating-style arrays (MovieLens): a rating ≥ 4 converts, the value head regresses rating / 5."""
+        rating = np.asarray(rating, np.float32)
+        return cls.from_labels(user, item, timestamp, rating >= CONVERSION_RATING, rating / np.float32(5.0),
+                               n_items, max_len)
+
+    @classmethod
+    def from_events(cls, events, catalog, max_len: int) -> "SequenceData":
+        """The behaviour sequences of an event log (fedads.eventlog.read_events): its clicked rows, by the
+        catalogue's ad indices; rows naming ads the catalogue does not hold are left out (check counts them)."""
+        from fedads.eventlog.sequences import clicked_rows
+
+        rows = clicked_rows(events, catalog)
+        return cls.from_labels(rows["user_key"], rows["item"], rows["timestamp"], rows["conversion"],
+                               rows["value"] / np.float32(catalog.schema.value_scale), catalog.n_ads, max_len)
 
     @property
     def n_users(self) -> int:
@@ -70,7 +90,7 @@ class SequenceData:
         cands[:, 0] = self.items[targets]
         for row, u in enumerate(users):
             seen = self.items[self.starts[u]:self.ends[u]]
-            rng = np.random.default_rng([seed, int(self.user_keys[u])])
+            rng = np.random.default_rng([seed, seed_word(self.user_keys[u])])
             chosen = np.empty(0, dtype=np.int64)
             while len(chosen) < negatives:
                 draw = rng.integers(1, self.n_items + 1, size=2 * negatives)

@@ -99,9 +99,10 @@ class ModelRegistry:
 
     def publish(self, tensors: Mapping[str, np.ndarray], scopes: Mapping[str, str], *, parent_version: int,
                 round_id: int, model_config: Mapping, metrics: Mapping | None = None,
-                extras: Mapping | None = None, statistics: Iterable[str] = ()) -> dict:
+                extras: Mapping | None = None, statistics: Iterable[str] = (), catalog: Mapping | None = None) -> dict:
         """statistics: tensors that hold the sites' weighted mean of a value rather than trained weights
-        (the manifest marks them, and UpdateLayout.apply never takes a server step on them)."""
+        (the manifest marks them, and UpdateLayout.apply never takes a server step on them). catalog: the
+        {version, sha256} of the catalogue the model's tables are sized from."""
         if set(tensors) != set(scopes):
             raise RegistryError("every published tensor needs exactly one scope")
         statistics = set(statistics)
@@ -126,6 +127,8 @@ class ModelRegistry:
                     "sha256": sha256_hex(data), "size_bytes": len(data), "model_config": dict(model_config),
                     "metrics": dict(metrics or {}), "extras": dict(extras or {}),
                     "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "tensors": specs,
+                    "catalog": {"version": int(catalog["version"]), "sha256": str(catalog["sha256"])} if catalog
+                    else {"version": 0, "sha256": ""},
                 }
                 _fsync_write(staging / MANIFEST, json.dumps(manifest, indent=1).encode())
                 try:
@@ -145,7 +148,8 @@ class ModelRegistry:
         model config, with base as the parent."""
         return self.publish(tensors, {t["name"]: t["scope"] for t in base["tensors"]},
                             parent_version=base["version"], round_id=round_id, model_config=base["model_config"],
-                            extras=extras, statistics=(t["name"] for t in base["tensors"] if t.get("statistic")))
+                            extras=extras, statistics=(t["name"] for t in base["tensors"] if t.get("statistic")),
+                            catalog=base.get("catalog"))
 
     def set_metrics(self, version: int, metrics: Mapping) -> dict:
         """Attach evaluation metrics to a version (weights untouched; manifest replaced atomically)."""
@@ -168,6 +172,8 @@ def manifest_to_proto(manifest: Mapping):
         tensors=[common_pb2.TensorSpec(name=t["name"], shape=t["shape"], dtype=t["dtype"], scope=t["scope"],
                                        statistic=bool(t.get("statistic", False)))
                  for t in manifest["tensors"]],
+        catalog_version=manifest.get("catalog", {}).get("version", 0),
+        catalog_sha256=manifest.get("catalog", {}).get("sha256", ""),
     )
 
 
@@ -178,4 +184,5 @@ def manifest_from_proto(msg) -> dict:
         "metrics": json.loads(msg.metrics_json or "{}"), "created_at": msg.created_at,
         "tensors": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "scope": t.scope,
                      "statistic": t.statistic} for t in msg.tensors],
+        "catalog": {"version": msg.catalog_version, "sha256": msg.catalog_sha256},
     }

@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import grpc
 
+import json
+from pathlib import Path
+
+from fedads.catalog.catalog import FILES, Catalog, CatalogError
+from fedads.runtime.catalog_store import CatalogNotFound, CatalogStore
 from fedads.runtime.chunks import iter_chunks
 from fedads.runtime.registry import ModelRegistry, RegistryError, VersionNotFound, manifest_to_proto
 from fedads.runtime.server import abort
@@ -10,15 +15,16 @@ from fedads.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
 
 class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
-    def __init__(self, registry: ModelRegistry):
+    def __init__(self, registry: ModelRegistry, catalogs: CatalogStore | None = None):
         self.registry = registry
+        self.catalogs = catalogs or CatalogStore(registry.root)
 
     def _guard(self, context, fn):
         try:
             return fn()
-        except VersionNotFound as exc:
+        except (VersionNotFound, CatalogNotFound) as exc:
             abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
-        except RegistryError as exc:
+        except (RegistryError, CatalogError) as exc:
             abort(context, grpc.StatusCode.DATA_LOSS, str(exc))
 
     def GetManifest(self, request, context):
@@ -32,6 +38,39 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
     def ListModels(self, request, context):
         return registry_pb2.ListModelsResponse(
             models=[manifest_to_proto(self.registry.manifest(v)) for v in self.registry.versions()])
+
+
+    def GetCatalog(self, request, context):
+        catalog = self._guard(context, lambda: self.catalogs.get(request.version))
+        return registry_pb2.CatalogManifest(version=catalog.version, sha256=catalog.sha256,
+                                            manifest_json=json.dumps(catalog.manifest))
+
+    def DownloadCatalogFile(self, request, context):
+        if request.file not in FILES:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT,
+                  f"a catalogue has no file {request.file!r}; files are {', '.join(FILES)}")
+        path = self._guard(context, lambda: self.catalogs.get(request.version) and
+                           self.catalogs.file_path(request.version, request.file))
+        data = path.read_bytes()
+        for offset, piece in iter_chunks(data, request.chunk_bytes):
+            yield common_pb2.Chunk(data=piece, offset=offset)
+
+
+def download_catalog(stub: registry_pb2_grpc.ModelRegistryServiceStub, version: int, dest: Path,
+                     metadata=None) -> Catalog:
+    """Fetch a catalogue version into dest (a new folder), checking every file's sha256 (Catalog.load)."""
+    msg = stub.GetCatalog(registry_pb2.GetCatalogRequest(version=version), metadata=metadata)
+    manifest = json.loads(msg.manifest_json)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        parts = [c.data for c in stub.DownloadCatalogFile(
+            registry_pb2.DownloadCatalogFileRequest(version=msg.version, file=name), metadata=metadata)]
+        (dest / name).write_bytes(b"".join(parts))
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    catalog = Catalog.load(dest)
+    if catalog.sha256 != msg.sha256:
+        raise CatalogError(f"downloaded catalogue version {msg.version} does not match its sha256")
+    return catalog
 
 
 def download_model(stub: registry_pb2_grpc.ModelRegistryServiceStub, version: int = 0, metadata=None):

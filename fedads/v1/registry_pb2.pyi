@@ -30,3 +30,29 @@ class ListModelsResponse(_message.Message):
     MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModelManifest]
     def __init__(self, models: _Optional[_Iterable[_Union[_common_pb2.ModelManifest, _Mapping]]] = ...) -> None: ...
+
+class GetCatalogRequest(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class CatalogManifest(_message.Message):
+    __slots__ = ("version", "sha256", "manifest_json")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_JSON_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    sha256: str
+    manifest_json: str
+    def __init__(self, version: _Optional[int] = ..., sha256: _Optional[str] = ..., manifest_json: _Optional[str] = ...) -> None: ...
+
+class DownloadCatalogFileRequest(_message.Message):
+    __slots__ = ("version", "file", "chunk_bytes")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    file: str
+    chunk_bytes: int
+    def __init__(self, version: _Optional[int] = ..., file: _Optional[str] = ..., chunk_bytes: _Optional[int] = ...) -> None: ...

@@ -50,6 +50,16 @@ class ModelRegistryServiceStub:
                 request_serializer=fedads_dot_v1_dot_registry__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=fedads_dot_v1_dot_registry__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.GetCatalog = channel.unary_unary(
+                '/fedads.v1.ModelRegistryService/GetCatalog',
+                request_serializer=fedads_dot_v1_dot_registry__pb2.GetCatalogRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_registry__pb2.CatalogManifest.FromString,
+                _registered_method=True)
+        self.DownloadCatalogFile = channel.unary_stream(
+                '/fedads.v1.ModelRegistryService/DownloadCatalogFile',
+                request_serializer=fedads_dot_v1_dot_registry__pb2.DownloadCatalogFileRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_common__pb2.Chunk.FromString,
+                _registered_method=True)
 
 
 class ModelRegistryServiceServicer:
@@ -74,6 +84,19 @@ class ModelRegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCatalog(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadCatalogFile(self, request, context):
+        """One file of a catalogue version; verify it against the manifest's sha256 for that file.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelRegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -91,6 +114,16 @@ def add_ModelRegistryServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=fedads_dot_v1_dot_registry__pb2.ListModelsRequest.FromString,
                     response_serializer=fedads_dot_v1_dot_registry__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'GetCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCatalog,
+                    request_deserializer=fedads_dot_v1_dot_registry__pb2.GetCatalogRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_registry__pb2.CatalogManifest.SerializeToString,
+            ),
+            'DownloadCatalogFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadCatalogFile,
+                    request_deserializer=fedads_dot_v1_dot_registry__pb2.DownloadCatalogFileRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_common__pb2.Chunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -174,6 +207,60 @@ class ModelRegistryService:
             '/fedads.v1.ModelRegistryService/ListModels',
             fedads_dot_v1_dot_registry__pb2.ListModelsRequest.SerializeToString,
             fedads_dot_v1_dot_registry__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.ModelRegistryService/GetCatalog',
+            fedads_dot_v1_dot_registry__pb2.GetCatalogRequest.SerializeToString,
+            fedads_dot_v1_dot_registry__pb2.CatalogManifest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadCatalogFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fedads.v1.ModelRegistryService/DownloadCatalogFile',
+            fedads_dot_v1_dot_registry__pb2.DownloadCatalogFileRequest.SerializeToString,
+            fedads_dot_v1_dot_common__pb2.Chunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66\x65\x64\x61\x64s/v1/serving.proto\x12\tfedads.v1\"\xb5\x01\n\x0ePredictRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\ncandidates\x18\x02 \x03(\x03\x12\x37\n\x07\x63ontext\x18\x03 \x03(\x0b\x32&.fedads.v1.PredictRequest.ContextEntry\x12\x15\n\rmodel_version\x18\x04 \x01(\x03\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"j\n\nPrediction\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\r\n\x05p_ctr\x18\x02 \x01(\x02\x12\r\n\x05p_cvr\x18\x03 \x01(\x02\x12\x0f\n\x07p_ctcvr\x18\x04 \x01(\x02\x12\r\n\x05value\x18\x05 \x01(\x02\x12\r\n\x05score\x18\x06 \x01(\x02\"l\n\x0fPredictResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\x03\x12*\n\x0bpredictions\x18\x02 \x03(\x0b\x32\x15.fedads.v1.Prediction\x12\x16\n\x0ehistory_length\x18\x03 \x01(\x05\"}\n\x0bRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\ncandidates\x18\x02 \x03(\x03\x12\t\n\x01k\x18\x03 \x01(\x05\x12\'\n\tobjective\x18\x04 \x01(\x0e\x32\x14.fedads.v1.Objective\x12\x15\n\rmodel_version\x18\x05 \x01(\x03\"d\n\x0cRankResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\x03\x12%\n\x06ranked\x18\x02 \x03(\x0b\x32\x15.fedads.v1.Prediction\x12\x16\n\x0ehistory_length\x18\x03 \x01(\x05\"T\n\rBehaviorEvent\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\x03\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\"(\n\x14RecordEventsResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x03*l\n\tObjective\x12\x19\n\x15OBJECTIVE_UNSPECIFIED\x10\x00\x12\x11\n\rOBJECTIVE_CTR\x10\x01\x12\x1e\n\x1aOBJECTIVE_EXPECTED_REVENUE\x10\x02\x12\x11\n\rOBJECTIVE_CVR\x10\x03\x32\xd8\x01\n\x0eServingService\x12@\n\x07Predict\x12\x19.fedads.v1.PredictRequest\x1a\x1a.fedads.v1.PredictResponse\x12\x37\n\x04Rank\x12\x16.fedads.v1.RankRequest\x1a\x17.fedads.v1.RankResponse\x12K\n\x0cRecordEvents\x12\x18.fedads.v1.BehaviorEvent\x1a\x1f.fedads.v1.RecordEventsResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66\x65\x64\x61\x64s/v1/serving.proto\x12\tfedads.v1\"\'\n\tCandidate\x12\r\n\x05\x61\x64_id\x18\x01 \x01(\t\x12\x0b\n\x03\x62id\x18\x02 \x01(\x01\"\xd1\x01\n\x0ePredictRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x37\n\x07\x63ontext\x18\x03 \x03(\x0b\x32&.fedads.v1.PredictRequest.ContextEntry\x12\x15\n\rmodel_version\x18\x04 \x01(\x03\x12(\n\ncandidates\x18\x05 \x03(\x0b\x32\x14.fedads.v1.Candidate\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01J\x04\x08\x02\x10\x03\"|\n\nPrediction\x12\r\n\x05p_ctr\x18\x02 \x01(\x02\x12\r\n\x05p_cvr\x18\x03 \x01(\x02\x12\x0f\n\x07p_ctcvr\x18\x04 \x01(\x02\x12\r\n\x05value\x18\x05 \x01(\x02\x12\r\n\x05score\x18\x06 \x01(\x02\x12\r\n\x05\x61\x64_id\x18\x07 \x01(\t\x12\x0c\n\x04\x65\x63pm\x18\x08 \x01(\x01J\x04\x08\x01\x10\x02\"\x85\x01\n\x0fPredictResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\x03\x12*\n\x0bpredictions\x18\x02 \x03(\x0b\x32\x15.fedads.v1.Prediction\x12\x16\n\x0ehistory_length\x18\x03 \x01(\x05\x12\x17\n\x0f\x63\x61talog_version\x18\x04 \x01(\x03\"\x99\x01\n\x0bRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x03 \x01(\x05\x12\'\n\tobjective\x18\x04 \x01(\x0e\x32\x14.fedads.v1.Objective\x12\x15\n\rmodel_version\x18\x05 \x01(\x03\x12(\n\ncandidates\x18\x06 \x03(\x0b\x32\x14.fedads.v1.CandidateJ\x04\x08\x02\x10\x03\"}\n\x0cRankResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\x03\x12%\n\x06ranked\x18\x02 \x03(\x0b\x32\x15.fedads.v1.Prediction\x12\x16\n\x0ehistory_length\x18\x03 \x01(\x05\x12\x17\n\x0f\x63\x61talog_version\x18\x04 \x01(\x03\"X\n\rBehaviorEvent\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\r\n\x05\x61\x64_id\x18\x05 \x01(\tJ\x04\x08\x02\x10\x03\"(\n\x14RecordEventsResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x03*\x9d\x01\n\tObjective\x12\x19\n\x15OBJECTIVE_UNSPECIFIED\x10\x00\x12\x11\n\rOBJECTIVE_CTR\x10\x01\x12\x1e\n\x1aOBJECTIVE_EXPECTED_REVENUE\x10\x02\x12\x11\n\rOBJECTIVE_CVR\x10\x03\x12\x16\n\x12OBJECTIVE_ECPM_CPC\x10\x04\x12\x17\n\x13OBJECTIVE_ECPM_OCPA\x10\x05\x32\xd8\x01\n\x0eServingService\x12@\n\x07Predict\x12\x19.fedads.v1.PredictRequest\x1a\x1a.fedads.v1.PredictResponse\x12\x37\n\x04Rank\x12\x16.fedads.v1.RankRequest\x1a\x17.fedads.v1.RankResponse\x12K\n\x0cRecordEvents\x12\x18.fedads.v1.BehaviorEvent\x1a\x1f.fedads.v1.RecordEventsResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,24 +33,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PREDICTREQUEST_CONTEXTENTRY']._loaded_options = None
   _globals['_PREDICTREQUEST_CONTEXTENTRY']._serialized_options = b'8\001'
-  _globals['_OBJECTIVE']._serialized_start=797
-  _globals['_OBJECTIVE']._serialized_end=905
-  _globals['_PREDICTREQUEST']._serialized_start=39
-  _globals['_PREDICTREQUEST']._serialized_end=220
-  _globals['_PREDICTREQUEST_CONTEXTENTRY']._serialized_start=174
-  _globals['_PREDICTREQUEST_CONTEXTENTRY']._serialized_end=220
-  _globals['_PREDICTION']._serialized_start=222
-  _globals['_PREDICTION']._serialized_end=328
-  _globals['_PREDICTRESPONSE']._serialized_start=330
-  _globals['_PREDICTRESPONSE']._serialized_end=438
-  _globals['_RANKREQUEST']._serialized_start=440
-  _globals['_RANKREQUEST']._serialized_end=565
-  _globals['_RANKRESPONSE']._serialized_start=567
-  _globals['_RANKRESPONSE']._serialized_end=667
-  _globals['_BEHAVIOREVENT']._serialized_start=669
-  _globals['_BEHAVIOREVENT']._serialized_end=753
-  _globals['_RECORDEVENTSRESPONSE']._serialized_start=755
-  _globals['_RECORDEVENTSRESPONSE']._serialized_end=795
-  _globals['_SERVINGSERVICE']._serialized_start=908
-  _globals['_SERVINGSERVICE']._serialized_end=1124
+  _globals['_OBJECTIVE']._serialized_start=969
+  _globals['_OBJECTIVE']._serialized_end=1126
+  _globals['_CANDIDATE']._serialized_start=38
+  _globals['_CANDIDATE']._serialized_end=77
+  _globals['_PREDICTREQUEST']._serialized_start=80
+  _globals['_PREDICTREQUEST']._serialized_end=289
+  _globals['_PREDICTREQUEST_CONTEXTENTRY']._serialized_start=237
+  _globals['_PREDICTREQUEST_CONTEXTENTRY']._serialized_end=283
+  _globals['_PREDICTION']._serialized_start=291
+  _globals['_PREDICTION']._serialized_end=415
+  _globals['_PREDICTRESPONSE']._serialized_start=418
+  _globals['_PREDICTRESPONSE']._serialized_end=551
+  _globals['_RANKREQUEST']._serialized_start=554
+  _globals['_RANKREQUEST']._serialized_end=707
+  _globals['_RANKRESPONSE']._serialized_start=709
+  _globals['_RANKRESPONSE']._serialized_end=834
+  _globals['_BEHAVIOREVENT']._serialized_start=836
+  _globals['_BEHAVIOREVENT']._serialized_end=924
+  _globals['_RECORDEVENTSRESPONSE']._serialized_start=926
+  _globals['_RECORDEVENTSRESPONSE']._serialized_end=966
+  _globals['_SERVINGSERVICE']._serialized_start=1129
+  _globals['_SERVINGSERVICE']._serialized_end=1345
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,79 @@
+"""The coordinator's catalogue duties at start-up: import a new catalogue version into the registry,
+publish the first model sized from it, and grow the newest model when the catalogue grew.
+
+Sizes never come from a hand-written config: `--init-model` holds the architecture only, and n_items is
+the catalogue's ad count.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from admodels.models.fedads_model import ModelConfig, build_model
+from admodels.models.growth import grow_tensors
+from fedads.catalog.catalog import CatalogError
+from fedads.runtime.catalog_store import CatalogStore
+from fedads.runtime.registry import ModelRegistry
+
+log = logging.getLogger("coordinator")
+
+
+class CatalogSetupError(ValueError):
+    pass
+
+
+def model_config_for(path: Path, n_ads: int) -> ModelConfig:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise CatalogSetupError(f"--init-model {path}: no such file (the sample is deploy/config/model_config.json)") \
+            from None
+    except json.JSONDecodeError as exc:
+        raise CatalogSetupError(f"--init-model {path} is not valid JSON: {exc}") from None
+    if "n_items" in raw:
+        raise CatalogSetupError(f"--init-model {path}: remove n_items; model sizes come from the catalogue")
+    try:
+        return ModelConfig.from_dict({**raw, "n_items": n_ads})
+    except (TypeError, ValueError) as exc:
+        raise CatalogSetupError(f"--init-model {path}: {exc}") from None
+
+
+def setup_catalog(registry: ModelRegistry, catalog_dir: Path | None, init_model: Path | None,
+                  seed: int = 0) -> list[dict]:
+    """Returns the manifests it published (a first model and/or a grown one)."""
+    store = CatalogStore(registry.root)
+    if catalog_dir is not None:
+        try:
+            catalog, added = store.import_catalog(catalog_dir)
+        except CatalogError as exc:
+            raise CatalogSetupError(f"--catalog {catalog_dir}: {exc}") from None
+        if added:
+            log.info("catalogue imported", extra={"version": catalog.version, "sha256": catalog.sha256,
+                                                  "ads": catalog.n_ads, "folder": str(store.path(catalog.version))})
+    published = []
+    if not registry.versions():
+        if init_model is None:
+            return published
+        if not store.versions():
+            raise CatalogSetupError("the registry holds no catalogue: start the coordinator with --catalog DIR "
+                                    "(built by fedads-catalog build or fedads-data convert)")
+        catalog = store.get()
+        model = build_model(model_config_for(init_model, catalog.n_ads), seed=seed)
+        published.append(registry.publish(**model.publication(), parent_version=0, round_id=0, catalog=catalog.ref()))
+        log.info("published initial model", extra={"version": published[-1]["version"], "catalog": catalog.version})
+    newest = registry.manifest(0)
+    have = newest.get("catalog", {}).get("version", 0)
+    if store.versions() and have and have < store.latest_version():
+        catalog = store.get()
+        old = ModelConfig.from_dict(newest["model_config"])
+        new = ModelConfig.from_dict({**newest["model_config"], "n_items": catalog.n_ads})
+        _, tensors = registry.load(newest["version"])
+        grown = grow_tensors(tensors, old, new, seed=seed + newest["version"])
+        published.append(registry.publish(
+            grown, {t["name"]: t["scope"] for t in newest["tensors"]}, parent_version=newest["version"], round_id=0,
+            model_config=new.to_dict(), statistics=[t["name"] for t in newest["tensors"] if t.get("statistic")],
+            catalog=catalog.ref(), extras={"grown_from_catalog": have}))
+        log.info("model grown with the catalogue", extra={"version": published[-1]["version"], "from_catalog": have,
+                                                           "catalog": catalog.version, "ads": catalog.n_ads})
+    return published

@@ -1,0 +1,98 @@
+"""The catalogue's declaration (`catalog.toml`): which ad columns are features, of which kind.
+
+    [catalog]
+    value_scale = 5.0          # cost model: the value head regresses value / value_scale
+
+    [[features]]
+    name = "category"          # a column of the ad feed
+    kind = "categorical"       # categorical | numeric | text
+    separator = "|"            # optional: multi-valued categorical ("Action|Comedy")
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+KINDS = ("categorical", "numeric", "text")
+ID_COLUMN = "ad_id"
+PAD, UNKNOWN = 0, 1  # reserved indices of every categorical vocabulary
+FIRST_INDEX = 2
+MAX_VALUES_PER_AD = 16  # a multi-valued feature keeps at most this many values of one ad
+
+
+class SchemaError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    kind: str
+    separator: str = ""  # categorical only: split the raw value into several
+
+    @property
+    def multi(self) -> bool:
+        return bool(self.separator)
+
+
+@dataclass(frozen=True)
+class CatalogSchema:
+    features: tuple[FeatureSpec, ...] = ()
+    value_scale: float = 1.0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        names = [f.name for f in self.features]
+        if len(set(names)) != len(names):
+            raise SchemaError(f"feature names must be unique; found {names}")
+        for f in self.features:
+            if f.kind not in KINDS:
+                raise SchemaError(f"feature {f.name!r}: kind must be one of {', '.join(KINDS)}, not {f.kind!r}")
+            if f.name == ID_COLUMN or not f.name or "__" in f.name:
+                raise SchemaError(f"feature name {f.name!r} is reserved or invalid")
+            if f.separator and f.kind != "categorical":
+                raise SchemaError(f"feature {f.name!r}: only categorical features take a separator")
+        if not (self.value_scale > 0 and self.value_scale < float("inf")):
+            raise SchemaError(f"value_scale must be a positive finite number, not {self.value_scale}")
+
+    def of_kind(self, kind: str) -> list[FeatureSpec]:
+        return [f for f in self.features if f.kind == kind]
+
+    def to_dict(self) -> dict:
+        return {"value_scale": self.value_scale, "features": [asdict(f) for f in self.features]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CatalogSchema":
+        try:
+            feats = tuple(FeatureSpec(**f) for f in data.get("features", []))
+        except TypeError as exc:
+            raise SchemaError(f"bad feature declaration: {exc}") from exc
+        return cls(feats, float(data.get("value_scale", 1.0)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CatalogSchema":
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise SchemaError(f"catalogue schema {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SchemaError(f"catalogue schema {path} is not valid TOML: {exc}") from exc
+        unknown = set(raw) - {"catalog", "features"}
+        if unknown:
+            raise SchemaError(f"catalogue schema {path}: unknown sections {sorted(unknown)}")
+        head = raw.get("catalog", {})
+        unknown = set(head) - {"value_scale"}
+        if unknown:
+            raise SchemaError(f"catalogue schema {path}: unknown [catalog] keys {sorted(unknown)}")
+        return cls.from_dict({"features": raw.get("features", []), **head})
+
+    def to_toml(self) -> str:
+        lines = ["[catalog]", f"value_scale = {self.value_scale!r}", ""]
+        for f in self.features:
+            lines += ["[[features]]", f'name = "{f.name}"', f'kind = "{f.kind}"']
+            if f.separator:
+                lines.append(f'separator = "{f.separator}"')
+            lines.append("")
+        return "\n".join(lines)
