@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from admodels.data.datasets import NAMES
+from fedads.datasets.registry import DATASETS as NAMES
 from simulation.runner import SimConfig, lr_schedule_label, run
 
 MODELS = {

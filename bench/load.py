@@ -24,6 +24,7 @@ from client_agent.secure_upload import SecureAggregationSession
 from client_agent.agent import upload_stream
 from fedads.runtime.site_auth import site_credentials
 from deploy import processes as P
+from fedads.datasets import synthetic
 from fedads.runtime.hashing import sha256_hex
 from fedads.runtime.layout import UpdateLayout
 from fedads.runtime.registry import manifest_from_proto
@@ -100,7 +101,8 @@ def process_stats(pid: int) -> dict:
 
 def run(n_sites: int, rounds: int, workdir: Path, progress=print, tls: bool = True) -> list[dict]:
     coord, agg, enroll_address = (f"127.0.0.1:{P.free_port()}" for _ in range(3))
-    (workdir / "model.json").write_text(json.dumps({"n_items": 200, "dim": 16, "ffn_hidden": 16, "max_seq_len": 10}))
+    (workdir / "model.json").write_text(json.dumps({"dim": 16, "ffn_hidden": 16, "max_seq_len": 10}))
+    synthetic.catalog(workdir / "catalog", 200)
     pki = init_federation(workdir / "pki") if tls else {}
     operator = Transport.from_dir(pki["operator"]) if tls else PLAIN
     procs = [P.start("aggregator.main", ["--listen", agg, "--registry", str(workdir / "registry"),
@@ -108,7 +110,7 @@ def run(n_sites: int, rounds: int, workdir: Path, progress=print, tls: bool = Tr
                      workdir / "aggregator.log"),
              P.start("coordinator.main", ["--listen", coord, "--db", str(workdir / "c.db"), "--registry",
                                           str(workdir / "registry"), "--aggregator", agg, "--init-model",
-                                          str(workdir / "model.json"), "--audit-key", str(workdir / "audit.key"),
+                                          str(workdir / "model.json"), "--catalog", str(workdir / "catalog"), "--audit-key", str(workdir / "audit.key"),
                                           "--admin-token-file", str(workdir / "admin.token"),
                                           "--enroll-listen", enroll_address, "--ca-dir", str(workdir / "pki" / "ca"),
                                           "--log-level", "WARNING", *P.transport_flags(pki.get("coordinator"))],

@@ -1,33 +1,20 @@
-"""Small real catalogues for tests that need a model but not a dataset."""
+"""Small real catalogues for tests that need a model but not a dataset (fedads.datasets.synthetic)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import pyarrow as pa
-
 from admodels.models.fedads_model import ModelConfig, build_model
-from fedads.catalog.build import build_catalog
 from fedads.catalog.catalog import Catalog
-from fedads.catalog.schema import CatalogSchema, FeatureSpec
+from fedads.datasets.synthetic import ad_id, catalog as synthetic_catalog
 from fedads.runtime.catalog_store import CatalogStore
 from fedads.runtime.registry import ModelRegistry
 
-SCHEMA = CatalogSchema((FeatureSpec("category", "categorical"), FeatureSpec("price", "numeric")))
-
-
-def ad_id(i: int) -> str:
-    return f"ad-{i}"
-
-
-def feed(n: int, start: int = 1) -> pa.Table:
-    ids = list(range(start, start + n))
-    return pa.table({"ad_id": [ad_id(i) for i in ids], "category": [f"cat-{i % 5}" for i in ids],
-                     "price": [float(i) for i in ids]})
+__all__ = ["ad_id", "tiny_catalog", "registry_with_model", "write_model_config"]
 
 
 def tiny_catalog(folder: Path, n_ads: int) -> Catalog:
-    """Ads ad-1..ad-n (index i for ad-i), written to folder."""
-    return build_catalog(feed(n_ads), SCHEMA).write(folder)
+    return synthetic_catalog(folder, n_ads)
 
 
 def registry_with_model(root: Path, n_ads: int, seed: int = 1, **config) -> tuple[ModelRegistry, Catalog, ModelConfig]:
@@ -40,11 +27,9 @@ def registry_with_model(root: Path, n_ads: int, seed: int = 1, **config) -> tupl
     return registry, catalog, model_config
 
 
-def write_model_config(folder: Path, **config) -> tuple[Path, Path]:
-    """(model architecture JSON, catalogue folder) for `coordinator --init-model ... --catalog ...`."""
-    import json
-
+def write_model_config(folder: Path, n_ads: int = 20, **config) -> list[str]:
+    """coordinator arguments `--init-model FILE --catalog DIR` for a tiny architecture and catalogue."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.json").write_text(json.dumps(config))
-    catalog = tiny_catalog(folder / "catalog", config.pop("n_ads", 20))
-    return folder / "model.json", catalog.root
+    catalog = tiny_catalog(folder / "catalog", n_ads)
+    return ["--init-model", str(folder / "model.json"), "--catalog", str(catalog.root)]

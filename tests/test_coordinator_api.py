@@ -1,7 +1,6 @@
 """Coordinator site and admin APIs over real gRPC: authentication, enrolment, refusals that change nothing."""
 from __future__ import annotations
 
-import json
 import threading
 
 import grpc
@@ -17,20 +16,21 @@ from fedads.v1 import admin_pb2 as pb
 from fedads.v1 import admin_pb2_grpc, aggregator_pb2_grpc, common_pb2, coordinator_pb2_grpc
 from fedads.v1 import coordinator_pb2 as cpb
 from fedads.runtime.tls import Transport
+from tests.catalogs import write_model_config
 
 PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
 
 
 @pytest.fixture
 def services(tmp_path):
-    (tmp_path / "model.json").write_text(json.dumps({"n_items": 20, "dim": 8, "ffn_hidden": 8, "max_seq_len": 5}))
+    model_args = write_model_config(tmp_path / "model", n_ads=20, dim=8, ffn_hidden=8, max_seq_len=5)
     agg = GrpcServer(max_workers=8)
     agg.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server,
             AggregatorServicer(AggregatorCore(ModelRegistry(tmp_path / "registry"))), ["fedads.v1.AggregatorService"])
     agg_port = agg.start("127.0.0.1:0", PLAIN)
     args = build_parser().parse_args(["--listen", "127.0.0.1:0", "--db", str(tmp_path / "c.db"), "--registry",
                                       str(tmp_path / "registry"), "--aggregator", f"127.0.0.1:{agg_port}",
-                                      "--init-model", str(tmp_path / "model.json"), "--audit-key",
+                                      *model_args, "--audit-key",
                                       str(tmp_path / "audit.key"), "--admin-token-file", str(tmp_path / "admin.token"), "--insecure"])
     coord = build_server(args)
     ch = channel(f"127.0.0.1:{coord.port}", PLAIN)

@@ -64,20 +64,23 @@ def test_criteo_both_formats():
         read_criteo(bad)
 
 
-def test_userbehavior_becomes_interactions_with_conversions_and_partition_keys(tmp_path):
+def test_userbehavior_converts_to_interaction_only_events_with_conversions_and_partition_keys(tmp_path):
     from admodels.data.ctr_formats import read_userbehavior, userbehavior_funnel
-    from admodels.data.datasets import load_interactions
-    from admodels.data.sequences import CONVERSION_RATING
     from deploy.site_setup import prepare_federation
+    from fedads.datasets.registry import convert
 
     funnel = userbehavior_funnel(read_userbehavior())
-    data = load_interactions("taobao-userbehavior")
-    assert len(data.user) == len(funnel["user"]) and int((data.rating >= CONVERSION_RATING).sum()) == \
+    conv = convert("taobao-userbehavior")
+    ev = conv.events
+    assert ev.num_rows == len(funnel["user"]) and int(ev.column("conversion").to_numpy().sum()) == \
         int(funnel["converted"].sum()) > 0
-    assert set(np.unique(data.user)) == set(data.user_ids.tolist()) and len(data.occupation) == len(data.user_ids)
+    assert conv.interaction_only and set(ev.column("click").to_numpy().tolist()) == {1}
+    viewers = len(np.unique(funnel["user"]))  # 812 of the 814 users viewed (pv) anything
+    assert len(conv.user_ids) == viewers == 812 and len(conv.keys["occupation"]) == viewers
+    assert conv.feed.num_rows == 55_233 and len(set(conv.feed.column("category").to_pylist())) == 2_911
     specs, config = prepare_federation("taobao-userbehavior", 4, tmp_path, "in-process", partition_key="occupation")
-    assert sum(s.users for s in specs) == len(data.user_ids) and sum(s.interactions for s in specs) == len(data.user)
-    assert config["n_items"] == len(np.unique(data.item))
+    assert sum(s.users for s in specs) == viewers and sum(s.interactions for s in specs) == ev.num_rows
+    assert config["n_items"] == len(np.unique(funnel["item"]))  # the catalogue holds the ads the logs name
 
 
 def test_pooled_auc_equals_scikit_learn_on_the_concatenated_sites():

@@ -8,7 +8,6 @@ from sklearn.metrics import roc_auc_score
 from admodels.data.movielens import load_movielens
 from admodels.data.partition import by_natural_key, dirichlet, one_user_per_site
 from admodels.data.sequences import SequenceData
-from admodels.data.site_files import read_site_file, write_site_file
 from admodels.metrics import auc, hit_rate_at_k, log_loss, ndcg_at_k, positive_rank
 
 
@@ -67,15 +66,6 @@ def test_partitioners_cover_every_user_once():
         for other in natural:
             if other is not part:
                 assert not set(keys[part]) & set(keys[other])
-
-
-def test_site_file_round_trip(tmp_path):
-    write_site_file(tmp_path / "s.csv", [1, 2], [3, 4], [10, 20], [4.0, 2.5])
-    back = read_site_file(tmp_path / "s.csv")
-    assert back["item"].tolist() == [3, 4] and back["rating"].tolist() == [4.0, 2.5]
-    (tmp_path / "bad.csv").write_text("user,item\n1,2\n")
-    with pytest.raises(ValueError, match="expected header"):
-        read_site_file(tmp_path / "bad.csv")
 
 
 def test_full_ranking_ranks_the_target_among_every_unseen_item():

@@ -26,6 +26,7 @@ from fedads.v1 import admin_pb2, coordinator_pb2, registry_pb2, serving_pb2
 from serving.main import build_parser as serving_parser
 from serving.main import build_server as serving_server
 from fedads.runtime.tls import Transport
+from tests.catalogs import write_model_config
 
 PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
 
@@ -56,14 +57,14 @@ def message(cls, depth: int = 0):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
-    (tmp / "model.json").write_text(json.dumps({"n_items": 30, "dim": 8, "ffn_hidden": 8, "max_seq_len": 5}))
+    model_args = write_model_config(tmp / "model", n_ads=30, dim=8, ffn_hidden=8, max_seq_len=5)
     agg = GrpcServer(max_workers=16)
     agg.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server,
             AggregatorServicer(AggregatorCore(ModelRegistry(tmp / "registry"))), ["fedads.v1.AggregatorService"])
     agg_port = agg.start("127.0.0.1:0", PLAIN)
     coord = build_server(build_parser().parse_args([
         "--listen", "127.0.0.1:0", "--db", str(tmp / "c.db"), "--registry", str(tmp / "registry"), "--aggregator",
-        f"127.0.0.1:{agg_port}", "--init-model", str(tmp / "model.json"), "--audit-key", str(tmp / "audit.key"),
+        f"127.0.0.1:{agg_port}", *model_args, "--audit-key", str(tmp / "audit.key"),
         "--admin-token-file", str(tmp / "admin.token"), "--insecure"]))
     serve = serving_server(serving_parser().parse_args(["--listen", "127.0.0.1:0", "--registry",
                                                         str(tmp / "registry"), "--poll-s", "3600", "--insecure"]))
@@ -162,7 +163,7 @@ def test_upload_streams_survive_malformed_chunks(stack, chunks):
     stubs, coord, tmp = stack
     before = snapshot(coord, tmp)
     call(stubs["aggregator"], "UploadUpdate", chunks, streaming_request=True)
-    call(stubs["serving"], "RecordEvents", [serving_pb2.BehaviorEvent(user_id=str(c.data[:3]), item_id=len(c.data) - 5)
+    call(stubs["serving"], "RecordEvents", [serving_pb2.BehaviorEvent(user_id=str(c.data[:3]), ad_id=f"ad-{len(c.data) - 5}")
                                             for c in chunks], streaming_request=True)
     assert snapshot(coord, tmp) == before
 

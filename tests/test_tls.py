@@ -16,6 +16,7 @@ from fedads.runtime.tls import Transport, enrollment_channel
 from fedads.v1 import admin_pb2, aggregator_pb2, aggregator_pb2_grpc, common_pb2
 from fedads.v1 import admin_pb2_grpc, coordinator_pb2, coordinator_pb2_grpc, registry_pb2, registry_pb2_grpc
 from privacy.secagg.keys import new_identity_key, public_bytes
+from tests.catalogs import write_model_config
 
 
 def _code(fn):
@@ -230,11 +231,11 @@ def test_probes_reach_a_plaintext_health_only_endpoint_while_the_service_port_de
     from deploy.processes import free_port
 
     pki = init_federation(tmp_path / "pki")
-    (tmp_path / "model.json").write_text(json.dumps({"n_items": 20, "dim": 8, "ffn_hidden": 8, "max_seq_len": 5}))
+    model_args = write_model_config(tmp_path / "model", n_ads=20, dim=8, ffn_hidden=8, max_seq_len=5)
     health = f"127.0.0.1:{free_port()}"
     coord = build_server(build_parser().parse_args([
         "--listen", "127.0.0.1:0", "--enroll-listen", "127.0.0.1:0", "--db", str(tmp_path / "c.db"),
-        "--registry", str(tmp_path / "registry"), "--init-model", str(tmp_path / "model.json"),
+        "--registry", str(tmp_path / "registry"), *model_args,
         "--audit-key", str(tmp_path / "audit.key"), "--admin-token-file", str(tmp_path / "admin.token"),
         "--tls-dir", str(pki["coordinator"]), "--ca-dir", str(tmp_path / "pki" / "ca"), "--health-listen", health]))
     try:

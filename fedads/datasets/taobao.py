@@ -21,7 +21,6 @@ import pyarrow.csv as pcsv
 
 from admodels.data.ctr_formats import (TAOBAO_AD_AD, TAOBAO_AD_PROFILE, read_taobao_ad, read_userbehavior,
                                        userbehavior_funnel)
-from admodels.data.datasets import CATEGORY_BUCKETS
 from admodels.data.paths import find_dataset
 from fedads.catalog.schema import CatalogSchema, FeatureSpec
 from fedads.datasets.converted import Converted
@@ -30,6 +29,7 @@ USERBEHAVIOR_SCHEMA = CatalogSchema((FeatureSpec("category", "categorical"),))
 AD_SCHEMA = CatalogSchema(tuple(FeatureSpec(c, "categorical") for c in ("cate_id", "campaign_id", "customer", "brand"))
                           + (FeatureSpec("price", "numeric"),))
 PROFILE = TAOBAO_AD_PROFILE[1:]
+CATEGORY_BUCKETS = 20  # UserBehavior sites: a user's dominant category, in this many buckets
 
 
 def convert_userbehavior(path: Path | None = None) -> Converted:
