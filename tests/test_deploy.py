@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from admodels.models.fedads_model import ModelConfig
+from coordinator.catalog_setup import model_config_for
 from client_agent.config import SiteConfig
 from deploy.processes import free_port
 
@@ -85,7 +85,9 @@ def test_kubernetes_objects_reference_what_exists():
     hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler")
     assert ("Deployment", hpa["spec"]["scaleTargetRef"]["name"]) in names
     model = next(d for d in docs if d["kind"] == "ConfigMap")
-    ModelConfig.from_dict(json.loads(model["data"]["model_config.json"]))
+    assert "n_items" not in json.loads(model["data"]["model_config.json"])  # sizes come from the catalogue
+    coordinator = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "coordinator")
+    assert "--catalog" in coordinator["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 def test_compose_services_use_real_flags_and_site_configs_load():
@@ -103,7 +105,8 @@ def test_compose_services_use_real_flags_and_site_configs_load():
             listen_port = args.listen.rsplit(":", 1)[1]
             assert any(p.endswith(f":{listen_port}") for p in svc.get("ports", [])), name
             assert any(v.endswith(f":{args.tls_dir}:ro") for v in svc["volumes"]) and not args.insecure, name
-    ModelConfig.from_dict(json.loads((DEPLOY / "config" / "model_config.json").read_text()))
+    assert model_config_for(DEPLOY / "config" / "model_config.json", n_ads=10).n_items == 10
+    assert services["coordinator"]["command"].count("--catalog") == 1
 
 
 def test_dockerfile_is_multi_stage_non_root_and_uses_the_console_scripts():
