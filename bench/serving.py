@@ -18,6 +18,8 @@ import torch
 
 from admodels.models.fedads_model import ModelConfig, build_model
 from deploy import processes as P
+from fedads.datasets import synthetic
+from fedads.runtime.catalog_store import CatalogStore
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.server import channel
 from fedads.v1 import serving_pb2 as spb
@@ -69,9 +71,11 @@ def main(argv=None) -> int:
     conc_list = [int(x) for x in args.concurrency.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         registry = ModelRegistry(Path(tmp) / "registry")
-        config = ModelConfig(n_items=args.n_items, max_seq_len=args.seq_len)
+        catalog, _ = CatalogStore(registry.root).import_catalog(synthetic.catalog(Path(tmp) / "catalog",
+                                                                                  args.n_items).root)
+        config = ModelConfig(n_items=catalog.n_ads, max_seq_len=args.seq_len)
         model = build_model(config)
-        registry.publish(**model.publication(), parent_version=0, round_id=0)
+        registry.publish(**model.publication(), parent_version=0, round_id=0, catalog=catalog.ref())
         rows = []
         for threads in [int(x) for x in args.threads.split(",")]:
             address = f"127.0.0.1:{P.free_port()}"
@@ -83,7 +87,7 @@ def main(argv=None) -> int:
                 stub = serving_pb2_grpc.ServingServiceStub(channel(address, PLAIN))
                 rng = np.random.default_rng(2)
                 for u in range(64):  # every user has a full behaviour sequence
-                    stub.RecordEvents(iter([spb.BehaviorEvent(user_id=f"user-{u}", item_id=int(i))
+                    stub.RecordEvents(iter([spb.BehaviorEvent(user_id=f"user-{u}", ad_id=synthetic.ad_id(int(i)))
                                             for i in rng.integers(1, args.n_items, args.seq_len)]))
                 for c in cand_list:
                     floor = in_process_floor(registry, c, args.seq_len, threads) * 1000

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from fedads.datasets.synthetic import ad_id
 from fedads.runtime.server import channel
 from fedads.v1 import serving_pb2 as spb
 from fedads.v1 import serving_pb2_grpc
@@ -28,8 +29,8 @@ def main() -> None:
     args = p.parse_args()
     stub = serving_pb2_grpc.ServingServiceStub(channel(args.address, PLAIN))
     rng = np.random.default_rng(0)
-    cands = [[int(x) for x in rng.choice(np.arange(1, args.n_items + 1), args.candidates, replace=False)]
-             for _ in range(16)]
+    cands = [[spb.Candidate(ad_id=ad_id(int(x)), bid=1.0)
+              for x in rng.choice(np.arange(1, args.n_items + 1), args.candidates, replace=False)] for _ in range(16)]
     for i in range(10):  # warm-up
         stub.Rank(spb.RankRequest(user_id=f"user-{i}", candidates=cands[i % 16], k=10))
     latencies, errors, lock = [], [], threading.Lock()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -131,3 +132,35 @@ def test_catalog_cli_builds_grows_and_refuses_in_one_line(tmp_path):
         res = cli(*args)
         assert res.returncode == 2 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert "--parent" in cli("build", "--help").stdout and cli("--version").returncode == 0
+
+
+def test_a_site_refuses_a_model_whose_catalogue_it_cannot_get_or_whose_hash_differs(tmp_path):
+    import pyarrow.parquet as pq
+
+    from client_agent.catalogs import SiteCatalogs
+    from client_agent.local_store import LocalStore
+    from client_agent.site_trainer import SiteTrainer
+    from fedads.eventlog.site_data import SiteData
+    from fedads.runtime.registry import ModelRegistry
+    from fedads.v1 import coordinator_pb2 as cpb
+
+    registry = ModelRegistry(tmp_path / "registry")
+    store = CatalogStore(registry.root)
+    catalog, _ = store.import_catalog(synthetic.catalog(tmp_path / "c", 30).root)
+    pq.write_table(synthetic.events(400, 10, 30, ctr=0.5), tmp_path / "events.parquet")
+    config = ModelConfig(n_items=30, dim=8, ffn_hidden=8, max_seq_len=5)
+    publication = build_model(config, seed=0).publication()
+    good = registry.publish(**publication, parent_version=0, round_id=0, catalog=catalog.ref())
+    forged = registry.publish(**publication, parent_version=0, round_id=0, catalog={"version": 1, "sha256": "f" * 64})
+    absent = registry.publish(**publication, parent_version=0, round_id=0, catalog={"version": 7, "sha256": "e" * 64})
+    site = SiteData(tmp_path / "events.parquet")
+    train = cpb.TrainConfig(epochs=1, learning_rate=1e-3, batch_size=32, negatives=2, seed=0, weighting="samples")
+    # Through the registry's store (simulation), and through a site's own copies fetched from it (agent).
+    fetched = SiteCatalogs(tmp_path / "site-catalogs", lambda v, dest: Catalog.load(shutil.copytree(store.path(v), dest)))
+    for source in (store, fetched):
+        trainer = SiteTrainer("s", site, LocalStore(tmp_path / f"state-{id(source)}"), "cpu", catalogs=source)
+        _, weights = registry.read_bytes(good["version"])
+        assert trainer.train(good, weights, train).num_samples > 0
+        for manifest, fragment in ((forged, "not the ffffffffffff"), (absent, "version 7")):
+            with pytest.raises(CatalogError, match=fragment):
+                trainer.train(manifest, registry.read_bytes(manifest["version"])[1], train)
