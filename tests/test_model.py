@@ -76,7 +76,8 @@ def test_private_parameters_step_at_their_own_scaled_rate():
     settings = TrainSettings(lr=0.01, private_lr_scale=0.1)
     seq = torch.randint(1, 31, (4, 6))
     cands = torch.randint(1, 31, (4, 5))
-    LocalStep(model, private, settings).step(seq, torch.tensor([0, 1, 2, 0]), cands, torch.tensor([[1., 1.], [0., .6], [1., .8], [0., .2]]))  # (conversion, value target)
+    labels = torch.tensor([[1., 1.], [0., .6], [1., .8], [0., .2]])  # (conversion, value target) per example
+    LocalStep(model, private, settings).step(seq, torch.tensor([0, 1, 2, 0]), cands, labels)
     shared_moves = torch.cat([(p.detach() - before_shared[n]).abs().flatten() for n, p in model.named_parameters()])
     private_moves = torch.cat([(p.detach() - before_private[n]).abs().flatten()
                                for n, p in private.named_parameters()])
