@@ -83,16 +83,23 @@ def check_events(events: pa.Table, catalog: Catalog, *, interaction_only: bool =
             rep.errors.append(f"{line}; more than {max_unknown_share:.2%} is refused")
         else:
             rep.warnings.append(f"{line}; those rows are skipped in training")
-    ad_codes = pc.dictionary_encode(events.column("ad_id")).combine_chunks().indices.to_numpy()
-    keyed = pa.table({"u": users.indices, "a": pa.array(ad_codes), "t": pa.array(ts), "c": pa.array(click)})
-    groups = keyed.group_by(["u", "a", "t", "c"]).aggregate([]).num_rows
-    if groups < events.num_rows:
-        u = users.indices.to_numpy()
+    if rep.unknown_ad_rows:  # unknown ads share index 0: tell them apart by their own strings
+        ad_codes = pc.dictionary_encode(events.column("ad_id")).combine_chunks().indices.to_numpy()
+    else:
+        ad_codes = ads
+    u = users.indices.to_numpy()
+    # A 64-bit mix of each row's (user, ad, timestamp, click): equal rows give equal hashes, so distinct sorted
+    # hashes prove there are no duplicates; only when two collide are the rows compared exactly.
+    mixed = u.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    mixed ^= ad_codes.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    mixed ^= ts.astype(np.uint64) * np.uint64(0x165667B19E3779F9) + click.astype(np.uint64)
+    mixed.sort()
+    if (mixed[1:] == mixed[:-1]).any():
         order = np.lexsort((click, ts, ad_codes, u))
         same = np.r_[False, (u[order][1:] == u[order][:-1]) & (ad_codes[order][1:] == ad_codes[order][:-1])
                      & (ts[order][1:] == ts[order][:-1]) & (click[order][1:] == click[order][:-1])]
-        dup_rows = np.sort(order[same])[:SHOW] + 1
-        rep.errors.append(f"{source} row {dup_rows[0]}: duplicate row (same user_id, ad_id, timestamp, click as an "
-                          f"earlier row); {events.num_rows - groups} duplicate(s) in all, first rows "
-                          f"{dup_rows.tolist()}")
+        if same.any():
+            dup_rows = np.sort(order[same])[:SHOW] + 1
+            rep.errors.append(f"{source} row {dup_rows[0]}: duplicate row (same user_id, ad_id, timestamp, click as "
+                              f"an earlier row); {int(same.sum())} duplicate(s) in all, first rows {dup_rows.tolist()}")
     return rep

@@ -140,13 +140,16 @@ def read_events(path: str | Path) -> pa.Table:
                             f"{','.join(COLUMNS)} (conversion and value optional)")
     n = raw.num_rows
     cols = {}
+    # Column by column, each raw column dropped once converted: the peak holds one column twice, not the table.
     for name in ("user_id", "ad_id"):
         col = _as_string(raw.column(name), name, path)
         empty = pc.fill_null(pc.equal(pc.utf8_length(col), 0), True).to_numpy(zero_copy_only=False)
         if empty.any():
             raise EventLogError(f"{path} row {_first_rows(empty)[0]}: empty {name}; {int(empty.sum())} row(s) in all")
-        cols[name] = col.combine_chunks()
+        cols[name] = col
+        raw = raw.drop_columns([name])
     cols["timestamp"] = parse_timestamps(raw.column("timestamp"), path)
+    raw = raw.drop_columns(["timestamp"])
     cols["click"] = _flag(raw.column("click"), "click", path)
     cols["conversion"] = (_flag(raw.column("conversion"), "conversion", path) if "conversion" in raw.column_names
                           else pa.array(np.zeros(n, np.int8)))
