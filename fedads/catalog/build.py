@@ -75,7 +75,45 @@ def _split(raw, separator: str) -> list[str]:
     return [v for v in raw.split(separator) if v][:MAX_VALUES_PER_AD]
 
 
-def build_catalog(feed: pa.Table, schema: CatalogSchema, parent: Catalog | None = None) -> Catalog:
+def ad_texts(rows: dict, schema: CatalogSchema) -> list[str]:
+    """The text an ad is embedded from: its text fields' values joined (multi-values by commas)."""
+    specs = {f.name: f for f in schema.features}
+    cols = []
+    for name in schema.effective_text_fields():
+        sep = specs[name].separator
+        cols.append([("" if v is None else str(v)).replace(sep, ", ") if sep else ("" if v is None else str(v))
+                     for v in rows[name]])
+    return [" | ".join(v for v in parts if v) for parts in zip(*cols)]
+
+
+def _semantic(rows: dict, schema: CatalogSchema, parent: Catalog | None, encoder) -> tuple[np.ndarray | None, dict]:
+    if not schema.text_encoder:
+        return None, {}
+    if encoder is None:
+        raise CatalogError(f"the schema embeds ad text with {schema.text_encoder!r}: pass a text encoder")
+    if encoder.name != schema.text_encoder:
+        raise CatalogError(f"the schema names text encoder {schema.text_encoder!r}, not {encoder.name!r}")
+    texts = ad_texts(rows, schema)
+    vectors = np.zeros((len(texts) + 1, encoder.dim), np.float32)
+    todo = list(range(len(texts)))
+    if parent is not None:
+        held = parent.text_encoder or {}
+        if held.get("sha256") != encoder.sha256:
+            raise CatalogError(f"catalogue version {parent.version} was embedded by {held.get('name')} "
+                               f"({str(held.get('sha256'))[:12]}), not by this encoder ({encoder.sha256[:12]}); "
+                               "one catalogue never mixes encoders")
+        old_texts = ad_texts({f: parent.ads.column(f).to_pylist() for f in schema.effective_text_fields()}, schema)
+        same = [i for i, t in enumerate(old_texts) if texts[i] == t]
+        vectors[np.array(same, dtype=np.int64) + 1] = parent.semantic[np.array(same, dtype=np.int64) + 1]
+        kept = set(same)
+        todo = [i for i in todo if i not in kept]
+    if todo:
+        vectors[np.array(todo) + 1] = encoder.encode([texts[i] for i in todo])
+    return vectors, encoder.identity()
+
+
+def build_catalog(feed: pa.Table, schema: CatalogSchema, parent: Catalog | None = None, encoder=None) -> Catalog:
+    """encoder: a SentenceEncoder (fedads.catalog.text_encoder) when the schema embeds ad text."""
     ids = feed.column(ID_COLUMN).to_pylist()
     _check_ids(ids)
     if parent is not None and parent.schema.to_dict() != schema.to_dict():
@@ -121,10 +159,13 @@ def build_catalog(feed: pa.Table, schema: CatalogSchema, parent: Catalog | None 
             columns[f.name] = pa.array(arr, pa.float64())
         else:
             columns[f.name] = pa.array(values, pa.string())
+    semantic, encoder_identity = _semantic(rows, schema, parent, encoder)
     manifest = {"version": parent.version + 1 if parent else 1, "parent_version": parent.version if parent else 0,
                 "parent_sha256": parent.sha256 if parent else "", "schema": schema.to_dict(),
                 "numeric_stats": stats, "added_ads": len(order_ids) - (parent.n_ads if parent else 0)}
-    return Catalog(manifest, pa.table(columns), vocab)
+    if encoder_identity:
+        manifest["text_encoder"] = encoder_identity
+    return Catalog(manifest, pa.table(columns), vocab, semantic=semantic)
 
 
 def _numeric_stats(x: np.ndarray) -> dict:

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 
 from fedads.catalog.schema import ID_COLUMN, CatalogSchema, SchemaError
 
-ADS, VOCAB, MANIFEST = "ads.parquet", "vocab.parquet", "manifest.json"
-FILES = (ADS, VOCAB)
+ADS, VOCAB, SEMANTIC, MANIFEST = "ads.parquet", "vocab.parquet", "semantic.parquet", "manifest.json"
+FILES = (ADS, VOCAB)  # every catalogue's; SEMANTIC too when its schema names a text encoder
 FORMAT = "fedads-catalog/1"
 
 
@@ -31,12 +31,18 @@ def index_column(name: str) -> str:
     return f"{name}__index"
 
 
-def content_sha256(file_hashes: dict[str, str], schema: CatalogSchema) -> str:
+def content_sha256(file_hashes: dict[str, str], schema: CatalogSchema, encoder: dict | None = None) -> str:
     h = hashlib.sha256(FORMAT.encode())
-    for name in FILES:
+    for name in sorted(file_hashes):
         h.update(f"\n{name}:{file_hashes[name]}".encode())
     h.update(b"\nschema:" + json.dumps(schema.to_dict(), sort_keys=True).encode())
+    if encoder:
+        h.update(b"\nencoder:" + json.dumps(encoder, sort_keys=True).encode())
     return h.hexdigest()
+
+
+def catalog_files(manifest: dict) -> tuple[str, ...]:
+    return tuple(sorted(manifest.get("files", {}))) or FILES
 
 
 def file_sha256(path: Path) -> str:
@@ -50,10 +56,26 @@ def file_sha256(path: Path) -> str:
 class Catalog:
     """One immutable catalogue version. Ad index = row + 1; `vocab[f]` lists feature f's values from index 2."""
 
-    def __init__(self, manifest: dict, ads: pa.Table, vocab: dict[str, list[str]], root: Path | None = None):
+    def __init__(self, manifest: dict, ads: pa.Table, vocab: dict[str, list[str]], root: Path | None = None,
+                 semantic: np.ndarray | None = None):
         self.manifest, self.ads, self.vocab, self.root = manifest, ads, vocab, root
         self.schema = CatalogSchema.from_dict(manifest["schema"])
         self._id_lookup: dict[str, int] | None = None
+        self._semantic = semantic
+
+    @property
+    def semantic(self) -> np.ndarray | None:
+        """(n_ads + 1, dim) float32 text vectors by ad index (row 0: padding, zeros), or None."""
+        if self._semantic is None and self.root is not None and (self.root / SEMANTIC).exists():
+            col = pq.read_table(self.root / SEMANTIC).column("vector").combine_chunks()
+            dim = col.type.list_size
+            flat = col.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
+            self._semantic = np.concatenate([np.zeros((1, dim), np.float32), flat])
+        return self._semantic
+
+    @property
+    def text_encoder(self) -> dict | None:
+        return self.manifest.get("text_encoder")
 
     # --- identity ---
     @property
@@ -111,7 +133,10 @@ class Catalog:
         if manifest.get("format") != FORMAT:
             raise CatalogError(f"{root}: not a {FORMAT} catalogue (format {manifest.get('format')!r})")
         hashes = {}
-        for name in FILES:
+        files = catalog_files(manifest)
+        if set(FILES) - set(files) or set(files) - {*FILES, SEMANTIC}:
+            raise CatalogError(f"catalogue {root}: unexpected file list {list(files)}")
+        for name in files:
             path = root / name
             if not path.exists():
                 raise CatalogError(f"catalogue {root}: {name} is missing")
@@ -122,7 +147,7 @@ class Catalog:
             schema = CatalogSchema.from_dict(manifest["schema"])
         except SchemaError as exc:
             raise CatalogError(f"catalogue {root}: {exc}") from exc
-        if content_sha256(hashes, schema) != manifest["sha256"]:
+        if content_sha256(hashes, schema, manifest.get("text_encoder")) != manifest["sha256"]:
             raise CatalogError(f"catalogue {root}: content does not match the manifest's sha256")
         ads = pq.read_table(root / ADS)
         vt = pq.read_table(root / VOCAB)
@@ -141,7 +166,7 @@ class Catalog:
         """Write into an empty or missing folder; fills in file hashes and the content sha256."""
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        if any((root / n).exists() for n in (*FILES, MANIFEST)):
+        if any((root / n).exists() for n in (*FILES, SEMANTIC, MANIFEST)):
             raise CatalogError(f"{root} already holds a catalogue; write a new version into a new folder")
         pq.write_table(self.ads, root / ADS)
         feats, values, idx = [], [], []
@@ -151,11 +176,20 @@ class Catalog:
             idx += list(range(2, len(vals) + 2))
         pq.write_table(pa.table({"feature": pa.array(feats, pa.string()), "value": pa.array(values, pa.string()),
                                  "index": pa.array(idx, pa.int32())}), root / VOCAB)
-        hashes = {n: file_sha256(root / n) for n in FILES}
+        names = FILES
+        if self._semantic is not None:
+            vectors = np.ascontiguousarray(self._semantic[1:], dtype=np.float32)
+            if len(vectors) != self.n_ads:
+                raise CatalogError(f"{len(vectors)} text vectors for {self.n_ads} ads")
+            flat = pa.array(vectors.reshape(-1))
+            pq.write_table(pa.table({"vector": pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])}),
+                           root / SEMANTIC)
+            names = (*FILES, SEMANTIC)
+        hashes = {n: file_sha256(root / n) for n in names}
         manifest = dict(self.manifest)
         manifest.update(format=FORMAT, files={n: {"sha256": hashes[n], "bytes": (root / n).stat().st_size}
-                                              for n in FILES},
-                        sha256=content_sha256(hashes, self.schema), n_ads=self.n_ads,
+                                              for n in names},
+                        sha256=content_sha256(hashes, self.schema, manifest.get("text_encoder")), n_ads=self.n_ads,
                         vocab_sizes={f: self.vocab_size(f) for f in self.vocab},
                         created_at=manifest.get("created_at") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         tmp = root / f".{MANIFEST}.tmp"
@@ -168,4 +202,5 @@ class Catalog:
         m = self.manifest
         return {"version": m["version"], "parent_version": m.get("parent_version", 0), "sha256": m["sha256"],
                 "n_ads": m["n_ads"], "vocab_sizes": m.get("vocab_sizes", {}),
-                "features": [f"{f.name}:{f.kind}" for f in self.schema.features], "created_at": m.get("created_at")}
+                "features": [f"{f.name}:{f.kind}" for f in self.schema.features], "created_at": m.get("created_at"),
+                "text_encoder": m.get("text_encoder")}

@@ -49,14 +49,19 @@ def main(argv: list[str] | None = None) -> int:
             if args.schema is None and parent is None:
                 raise SchemaError("give --schema (or --parent, whose schema the new version keeps)")
             schema = CatalogSchema.load(args.schema) if args.schema else parent.schema
-            catalog = build_catalog(read_feed(args.ads, schema), schema, parent).write(args.out)
+            encoder = None
+            if schema.text_encoder:
+                from fedads.catalog.text_encoder import SentenceEncoder
+
+                encoder = SentenceEncoder(schema.text_encoder, schema.encoder_path or None)
+            catalog = build_catalog(read_feed(args.ads, schema), schema, parent, encoder).write(args.out)
             _print(catalog.summary() | {"added_ads": catalog.manifest["added_ads"], "folder": str(args.out)},
                    args.json)
         else:
             catalog = Catalog.load(args.catalog)
             _print(catalog.summary() if args.cmd == "show" else {"catalog": str(args.catalog), "ok": True,
                                                                  "sha256": catalog.sha256}, args.json)
-    except (CatalogError, SchemaError) as exc:
+    except (CatalogError, SchemaError, FileNotFoundError) as exc:
         print(f"fedads-catalog: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -31,6 +31,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--source", type=Path, default=None,
                    help="a file (or, for taobao-ad, the official release's folder) instead of ../shared/data")
+    c.add_argument("--embed-text", action="store_true",
+                   help="embed the ads' public text (titles, genres) with the packaged sentence model")
     c.add_argument("--json", action="store_true", help="print the summary as JSON")
     f = sub.add_parser("fetch", help="download the official full files (needs network)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -48,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.sites < 1:
             raise ValueError("--sites must be at least 1")
         conv = convert(args.dataset, args.source)
-        catalog, parts = write_federation(conv, args.out, args.sites, args.split_by, args.seed, args.max_users)
+        encoder = None
+        if args.embed_text:
+            from fedads.catalog.text_encoder import SentenceEncoder
+
+            encoder = SentenceEncoder()
+        catalog, parts = write_federation(conv, args.out, args.sites, args.split_by, args.seed, args.max_users,
+                                          encoder=encoder)
         summary = {"dataset": conv.name, "catalog": str(args.out / "catalog"), "ads": catalog.n_ads,
                    "catalog_sha256": catalog.sha256, "interaction_only": conv.interaction_only, "notes": conv.notes,
                    "sites": [{"site": p.site_id, "users": p.users, "rows": p.rows, "folder": str(p.folder)}

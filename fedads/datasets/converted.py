@@ -1,7 +1,7 @@
 """What a converter produces, and how it becomes a catalogue plus one event-log folder per site."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ class Converted:
     default_key: str = ""
     default_split: str = ""   # the split when none is given (default: the natural key default_key)
     dirichlet_key: str = ""   # the label dirichlet:ALPHA splits over when it names none (default: default_key)
+    text_fields: tuple[str, ...] = ()  # public ad text a text encoder may embed (title, genres, ...)
     notes: list[str] = field(default_factory=list)
 
 
@@ -77,19 +78,25 @@ def _key(conv: Converted, name: str) -> np.ndarray:
     return conv.keys[name]
 
 
-def catalog_of(conv: Converted, events: pa.Table) -> Catalog:
-    """The catalogue of the ads the chosen users' events name, in feed order (MovieLens: by movie id)."""
+def catalog_of(conv: Converted, events: pa.Table, encoder=None) -> Catalog:
+    """The catalogue of the ads the chosen users' events name, in feed order (MovieLens: by movie id); with a
+    text encoder, their text fields embedded too."""
     named = pc.is_in(conv.feed.column(ID_COLUMN), value_set=pc.unique(events.column("ad_id")))
-    return build_catalog(conv.feed.filter(named), conv.schema)
+    schema = conv.schema
+    if encoder is not None:
+        if not conv.text_fields:
+            raise ValueError(f"{conv.name} has no ad text to embed")
+        schema = replace(schema, text_encoder=encoder.name, text_fields=conv.text_fields)
+    return build_catalog(conv.feed.filter(named), schema, encoder=encoder)
 
 
 def write_federation(conv: Converted, out: Path, n_sites: int, split_by: str = "", seed: int = 0,
-                     max_users: int = 0, site_prefix: str = "site") -> tuple[Catalog, list[SitePart]]:
+                     max_users: int = 0, site_prefix: str = "site", encoder=None) -> tuple[Catalog, list[SitePart]]:
     """out/catalog (a built catalogue) and out/sites/<site>/data/ (events.parquet, users.parquet, data.toml)."""
     users = choose_users(conv, max_users, seed)
     col = conv.events.column("user_id")
     events = conv.events.filter(pc.is_in(col, value_set=pa.array(users)))
-    catalog = catalog_of(conv, events).write(out / "catalog")
+    catalog = catalog_of(conv, events, encoder).write(out / "catalog")
     parts = []
     for k, site_users in enumerate(split_users(conv, users, n_sites, split_by or conv.default_split or conv.default_key,
                                                seed)):

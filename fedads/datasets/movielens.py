@@ -71,4 +71,5 @@ def convert(name: str) -> Converted:
     return Converted(name, _movies(name), SCHEMA, events, data.user_ids.astype(str),
                      {"zip_region": data.zip_region, "occupation": data.occupation}, interaction_only=True,
                      users=_users(name), default_key="zip_region", dirichlet_key="occupation",
+                     text_fields=("title", "genres"),
                      notes=["interaction-only: every rating is a click; conversion = rating ≥ 4; value = rating"])

@@ -11,7 +11,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from fedads.catalog.catalog import FILES, MANIFEST, Catalog, CatalogError
+from fedads.catalog.catalog import MANIFEST, Catalog, CatalogError, catalog_files
 
 
 class CatalogNotFound(CatalogError):
@@ -74,7 +74,7 @@ class CatalogStore:
         staging = self.root / f".staging-{uuid.uuid4().hex}"
         staging.mkdir()
         try:
-            for name in (*FILES, MANIFEST):
+            for name in (*catalog_files(incoming.manifest), MANIFEST):
                 shutil.copyfile(Path(source) / name, staging / name)
             Catalog.load(staging)
             os.rename(staging, self._dir(v))
@@ -83,6 +83,7 @@ class CatalogStore:
         return self.get(v), True
 
     def file_path(self, version: int, name: str) -> Path:
-        if name not in (*FILES, MANIFEST):
-            raise CatalogNotFound(f"a catalogue has no file {name!r}; files are {', '.join((*FILES, MANIFEST))}")
+        files = catalog_files(self.get(version).manifest)
+        if name not in files:
+            raise CatalogNotFound(f"catalogue version {version} has no file {name!r}; files are {', '.join(files)}")
         return self.path(version) / name

@@ -6,7 +6,7 @@ import grpc
 import json
 from pathlib import Path
 
-from fedads.catalog.catalog import FILES, Catalog, CatalogError
+from fedads.catalog.catalog import Catalog, CatalogError, catalog_files
 from fedads.runtime.catalog_store import CatalogNotFound, CatalogStore
 from fedads.runtime.chunks import iter_chunks
 from fedads.runtime.registry import ModelRegistry, RegistryError, VersionNotFound, manifest_to_proto
@@ -46,11 +46,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
                                             manifest_json=json.dumps(catalog.manifest))
 
     def DownloadCatalogFile(self, request, context):
-        if request.file not in FILES:
-            abort(context, grpc.StatusCode.INVALID_ARGUMENT,
-                  f"a catalogue has no file {request.file!r}; files are {', '.join(FILES)}")
-        path = self._guard(context, lambda: self.catalogs.get(request.version) and
-                           self.catalogs.file_path(request.version, request.file))
+        path = self._guard(context, lambda: self.catalogs.file_path(request.version, request.file))
         data = path.read_bytes()
         for offset, piece in iter_chunks(data, request.chunk_bytes):
             yield common_pb2.Chunk(data=piece, offset=offset)
@@ -62,7 +58,7 @@ def download_catalog(stub: registry_pb2_grpc.ModelRegistryServiceStub, version: 
     msg = stub.GetCatalog(registry_pb2.GetCatalogRequest(version=version), metadata=metadata)
     manifest = json.loads(msg.manifest_json)
     dest.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
+    for name in catalog_files(manifest):
         parts = [c.data for c in stub.DownloadCatalogFile(
             registry_pb2.DownloadCatalogFileRequest(version=msg.version, file=name), metadata=metadata)]
         (dest / name).write_bytes(b"".join(parts))
