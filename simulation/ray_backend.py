@@ -20,6 +20,7 @@ import json
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -40,6 +41,7 @@ class RayOptions:
     clients_per_task: int = 0      # 0: about four tasks per CPU each round
     max_retries: int = 2           # re-runs of a task whose worker died, before its clients count as dropped
     progress: bool | None = None   # a bar per round; None: when stderr is a terminal
+    eval_every: int = 1            # evaluate all clients every this many rounds, and after the last
 
 
 def connect(options: RayOptions) -> bool:
@@ -110,6 +112,7 @@ def _rounds(ray, cfg, workdir, options, after_client) -> list[dict]:
         batches = _batches(clients, size)
         m_ref, w_ref = ray.put(manifest), ray.put(weights)  # one copy per round, shared by all tasks
         train = train_config(cfg, r).SerializeToString()
+        t0 = time.perf_counter()
         futures = [train_task.remote(cfg_ref, b, r, m_ref, w_ref, train, after_client) for b in batches]
         summed = _InOrderSum(keep=cfg.secure)
         seen, refused, privacy, read, records, recovered = set(), [], {}, 0, 0, 0
@@ -126,16 +129,20 @@ def _rounds(ray, cfg, workdir, options, after_client) -> list[dict]:
                     summed.add(o.site_id, o.vector)
                     privacy[o.site_id] = o.privacy
                     read, records = read + o.samples_trained, records + o.num_samples
+        train_s = time.perf_counter() - t0
         trained = len(seen) - len(refused)
         if not trained:
             break
         total = aggregate(cfg, summed.vectors, r) if cfg.secure else summed.total
         new, new_weights = publish(cfg, registry, manifest, total, r)
-        eval_size = options.clients_per_task or max(1, math.ceil(len(refs) / (4 * cpus)))
-        per_site = _evaluate(ray, eval_task, cfg_ref, refs, eval_size, new, new_weights, cfg, r)
+        per_site = []
+        if r % options.eval_every == 0 or r == cfg.rounds:
+            eval_size = options.clients_per_task or max(1, math.ceil(len(refs) / (4 * cpus)))
+            per_site = _evaluate(ray, eval_task, cfg_ref, refs, eval_size, new, new_weights, cfg, r)
         data_epochs += read / max(records, 1)
         record = round_record(r, new["version"], per_site, trained, data_epochs, refused, privacy)
-        record.update(clients_sampled=len(clients), dropped=sorted(chosen - seen), recovered_from_disk=recovered)
+        record.update(clients_sampled=len(clients), dropped=sorted(chosen - seen), recovered_from_disk=recovered,
+                      train_wall_s=train_s, cpus=cpus)
         history.append(record)
         with log.open("a") as fh:
             fh.write(json.dumps(record) + "\n")

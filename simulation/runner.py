@@ -150,7 +150,7 @@ def aggregate(cfg: SimConfig, vectors: dict[str, np.ndarray], r: int) -> np.ndar
 
 def round_record(r: int, version: int, per_site: list[dict], trained: int, data_epochs: float, refused: list[str],
                  privacy: dict) -> dict:
-    pooled = pooled_auc([m.pop("auc_inputs") for m in per_site])
+    pooled = pooled_auc([m.pop("auc_inputs") for m in per_site]) if per_site else {}  # not evaluated
     metrics = weighted_metrics(per_site) | pooled
     eps = [p["epsilon_spent"] for p in privacy.values() if p]
     return {"round": r, "version": version, **metrics, "sites_trained": trained, "data_epochs": data_epochs,
