@@ -71,6 +71,15 @@ def test_ray_run_publishes_exactly_the_in_process_model(tmp_path, local_ray):
     assert logged == history
 
 
+def test_ray_run_through_secure_aggregation_publishes_the_in_process_model(tmp_path, local_ray):
+    # Masks cancel exactly and the encoding's rounding is seeded by the round, so SecAgg+ keeps equality.
+    cfg = SimConfig(**CFG, rounds=1, secure=True)
+    _in_process(cfg, tmp_path / "inproc")
+    (record,) = run_ray(cfg, tmp_path / "ray", RayOptions(clients_per_task=8, progress=False))
+    _assert_same_model(tmp_path / "inproc", tmp_path / "ray")
+    assert record["sites_trained"] == 25
+
+
 def test_client_sampling_is_seeded_and_reproducible():
     ids = [f"site-{i:02d}" for i in range(1, 51)]
     cfg = SimConfig(client_fraction=0.2)
