@@ -30,7 +30,7 @@ def _tolerated(n):
 def test_sum_equals_plain_sum_under_dropouts(n, stage, how_many):
     vectors = _vectors(n, seed=n)
     count = {"none": 0, "one": 1, "max": _tolerated(n)}[how_many]
-    dropped = sorted(vectors)[:count]  # consecutive on the ring: the hardest case for one neighbourhood
+    dropped = sorted(vectors)[:count]  # adjacent ids; any k + 1 − t dropouts are survived, whatever the graph
     result = run_round(vectors, {stage: dropped}, seed=1)
     included = sorted(set(vectors) - set(dropped)) if stage != "unmask" else sorted(vectors)
     assert result.survivors == included

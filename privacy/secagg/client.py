@@ -9,6 +9,7 @@ import numpy as np
 
 from privacy.secagg import shamir
 from privacy.secagg.config import SecAggConfig
+from privacy.secagg.graph import NeighbourGraph
 from privacy.secagg.keys import (SecAggError, X25519PrivateKey, advert_message, agree, decrypt, encrypt,
                                  public_bytes, verify_signature)
 from privacy.secagg.prg import expand_mask
@@ -44,8 +45,9 @@ def pair_seed_info(round_id: int, a: str, b: str) -> bytes:
     return f"fedads-secagg-mask-v1|{round_id}|{lo}|{hi}".encode()
 
 
-def share_aad(round_id: int, sender: str, receiver: str) -> bytes:
-    return f"fedads-secagg-share-v1|{round_id}|{sender}|{receiver}".encode()
+def share_aad(round_id: int, sender: str, receiver: str, graph_seed: bytes) -> bytes:
+    # Bound to the graph: a server that shows two sites different advert sets makes their shares fail to open.
+    return f"fedads-secagg-share-v2|{round_id}|{sender}|{receiver}|{graph_seed.hex()}".encode()
 
 
 def pairwise_sign(me: str, other: str, config: SecAggConfig) -> int:
@@ -64,6 +66,7 @@ class SecAggClient:
         self.adverts: dict[str, Advert] = {}
         self.received: dict[str, tuple[int, int]] = {}  # owner → (b share, sk share) held by this site
         self.revealed: dict[str, str] = {}  # owner → kind already revealed (never both)
+        self.graph: NeighbourGraph | None = None
 
     def advertise(self) -> Advert:
         c_pk, s_pk = public_bytes(self.c_sk), public_bytes(self.s_sk)
@@ -72,20 +75,11 @@ class SecAggClient:
         return Advert(self.site, c_pk, s_pk, commitment, sig)
 
     def share_keys(self, adverts: list[Advert]) -> list[EncryptedShare]:
-        """Verify neighbours' signed keys, then send each holder its shares of b and s_sk, encrypted."""
-        neighbours = set(self.config.neighbours(self.site))
-        for adv in adverts:
-            if adv.site not in neighbours and adv.site != self.site:
-                continue
-            pk = self.identity_pks.get(adv.site)
-            if pk is None:
-                raise SecAggError(f"no identity key is known for {adv.site}", offender=adv.site)
-            verify_signature(pk, adv.signature, advert_message(self.config.round_id, adv.site, adv.c_pk, adv.s_pk,
-                                                               adv.b_commitment), adv.site)
-            self.adverts[adv.site] = adv
-        if self.site not in self.adverts or self.adverts[self.site].c_pk != public_bytes(self.c_sk):
-            raise SecAggError("the server did not return this site's own advertisement unchanged", offender="server")
-        holders = [h for h in self.config.holders(self.site) if h in self.adverts]
+        """Verify every advertised key, derive the round's graph from them, then send each holder its
+        shares of b and s_sk, encrypted."""
+        self.adverts = self._verified(adverts)
+        self.graph = NeighbourGraph.from_adverts(self.config.round_id, self.adverts.values(), self.config.degree)
+        holders = self.graph.holders(self.site)
         if len(holders) < self.config.threshold:
             raise SecAggError(f"only {len(holders)} share holders advertised keys; threshold is "
                               f"{self.config.threshold}")
@@ -100,16 +94,36 @@ class SecAggClient:
                 self.received[h] = (b_shares[x], sk_shares[x])
                 continue
             key = agree(self.c_sk, self.adverts[h].c_pk, b"fedads-secagg-share-key-v1")
-            out.append(EncryptedShare(self.site, h, encrypt(key, plaintext, share_aad(self.config.round_id,
-                                                                                      self.site, h))))
+            out.append(EncryptedShare(self.site, h, encrypt(key, plaintext, self._aad(self.site, h))))
         return out
 
+    def _verified(self, adverts: list[Advert]) -> dict[str, Advert]:
+        """All of U1, each signature checked: the graph is a function of these, so none may be forged."""
+        out: dict[str, Advert] = {}
+        for adv in adverts:
+            if adv.site not in self.config.participants or adv.site in out:
+                raise SecAggError(f"the server returned an advertisement for {adv.site!r}, which is not a "
+                                  f"participant of round {self.config.round_id} or appears twice", offender="server")
+            if adv.site not in self.identity_pks:
+                raise SecAggError(f"no identity key is known for {adv.site}", offender=adv.site)
+            verify_signature(self.identity_pks[adv.site], adv.signature, advert_message(
+                self.config.round_id, adv.site, adv.c_pk, adv.s_pk, adv.b_commitment), adv.site)
+            out[adv.site] = adv
+        if self.site not in out or out[self.site].c_pk != public_bytes(self.c_sk) \
+                or out[self.site].s_pk != public_bytes(self.s_sk):
+            raise SecAggError("the server did not return this site's own advertisement unchanged", offender="server")
+        return out
+
+    def _aad(self, sender: str, receiver: str) -> bytes:
+        return share_aad(self.config.round_id, sender, receiver, self.graph.seed)
+
     def receive_shares(self, shares: list[EncryptedShare]) -> None:
+        neighbours = set(self.graph.neighbours(self.site))
         for s in shares:
-            if s.receiver != self.site or s.sender not in self.adverts or s.sender == self.site:
+            if s.receiver != self.site or s.sender not in neighbours:
                 raise SecAggError(f"unexpected share from {s.sender} to {s.receiver}", offender=s.sender)
             key = agree(self.c_sk, self.adverts[s.sender].c_pk, b"fedads-secagg-share-key-v1")
-            plain = decrypt(key, s.ciphertext, share_aad(self.config.round_id, s.sender, self.site), s.sender)
+            plain = decrypt(key, s.ciphertext, self._aad(s.sender, self.site), s.sender)
             self.received[s.sender] = (shamir.share_from_bytes(plain[:66]), shamir.share_from_bytes(plain[66:]))
 
     def sharing_peers(self) -> list[str]:

@@ -1,6 +1,7 @@
 """Key agreement, signatures and share encryption, all from `cryptography`."""
 from __future__ import annotations
 
+import functools
 import os
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -44,11 +45,20 @@ def advert_message(round_id: int, site_id: str, c_pk: bytes, s_pk: bytes, b_comm
 
 
 def verify_signature(identity_pk: bytes, signature: bytes, message: bytes, site_id: str) -> None:
+    if not _signature_valid(identity_pk, signature, message):
+        raise SecAggError(f"key advertisement of {site_id} has an invalid signature (substituted keys?)",
+                          offender=site_id)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _signature_valid(identity_pk: bytes, signature: bytes, message: bytes) -> bool:
+    # Pure in its arguments, so remembering answers is sound; every site checks all n adverts of a round,
+    # and in-process simulations of n sites would otherwise repeat the same n checks n times.
     try:
         Ed25519PublicKey.from_public_bytes(identity_pk).verify(signature, message)
-    except (InvalidSignature, ValueError) as exc:
-        raise SecAggError(f"key advertisement of {site_id} has an invalid signature (substituted keys?)",
-                          offender=site_id) from exc
+        return True
+    except (InvalidSignature, ValueError):
+        return False
 
 
 def x25519_private(data: bytes) -> X25519PrivateKey:

@@ -14,6 +14,7 @@ import numpy as np
 from privacy.secagg import shamir
 from privacy.secagg.client import B_KIND, SK_KIND, Advert, EncryptedShare, RevealedShare, pair_seed_info, pairwise_sign
 from privacy.secagg.config import SecAggConfig
+from privacy.secagg.graph import NeighbourGraph
 from privacy.secagg.keys import SecAggError, agree, public_bytes, x25519_private
 from privacy.secagg.prg import expand_mask
 
@@ -25,19 +26,33 @@ class SecAggServer:
     adverts: dict[str, Advert] = field(default_factory=dict)
     shares: dict[str, list[EncryptedShare]] = field(default_factory=dict)  # by receiver
     sharers: set[str] = field(default_factory=set)
-    masked: dict[str, np.ndarray] = field(default_factory=dict)
+    masked: dict[str, bytes] = field(default_factory=dict)  # site → sha256 of its masked input
+    masked_sum: np.ndarray | None = None  # the running Σ y: memory stays O(d), not O(n·d)
     revealed: dict[str, list[RevealedShare]] = field(default_factory=dict)
+    graph: NeighbourGraph | None = None  # fixed when advertising closes
+    _by_owner: dict[tuple[str, str], dict[int, tuple[str, int]]] = field(default_factory=dict)
 
     # stage 1
     def receive_advert(self, adv: Advert) -> None:
         self._member(adv.site)
+        if self.graph is not None:
+            raise SecAggError(f"{adv.site} advertised keys after advertising closed", offender=adv.site)
         if adv.site in self.adverts:
             raise SecAggError(f"{adv.site} already advertised keys", offender=adv.site)
         self.adverts[adv.site] = adv
 
+    def close_advertising(self) -> NeighbourGraph:
+        """Fix U1 and the graph every site will derive from it; later adverts are refused."""
+        if self.graph is None:
+            if len(self.adverts) < 2:
+                raise SecAggError(f"only {len(self.adverts)} sites advertised keys; secure aggregation needs two")
+            self.graph = NeighbourGraph.from_adverts(self.config.round_id, self.adverts.values(), self.config.degree)
+        return self.graph
+
     def adverts_for(self, site: str) -> list[Advert]:
-        wanted = set(self.config.neighbours(site)) | {site}
-        return [a for s, a in sorted(self.adverts.items()) if s in wanted]
+        """All of U1: each site checks every signature and recomputes the graph itself."""
+        self.close_advertising()
+        return [a for _, a in sorted(self.adverts.items())]
 
     # stage 2
     def receive_shares(self, site: str, shares: list[EncryptedShare]) -> None:
@@ -46,7 +61,7 @@ class SecAggServer:
             raise SecAggError(f"{site} shares keys without having advertised any", offender=site)
         if site in self.sharers:
             raise SecAggError(f"{site} already shared its keys", offender=site)
-        allowed = set(self.config.neighbours(site)) & set(self.adverts)
+        allowed = set(self.close_advertising().neighbours(site))
         for s in shares:
             if s.sender != site or s.receiver not in allowed:
                 raise SecAggError(f"{site} sent a share addressed to {s.receiver}, not a neighbour", offender=site)
@@ -68,7 +83,10 @@ class SecAggServer:
             raise SecAggError(f"masked input of {site} must be {self.length} uint64 values", offender=site)
         if self.config.bits < 64 and np.any(y > self.config.encoding.word_mask):
             raise SecAggError(f"masked input of {site} has words outside Z_2^{self.config.bits}", offender=site)
-        self.masked[site] = y
+        if self.masked_sum is None:
+            self.masked_sum = np.zeros(self.length, dtype=np.uint64)
+        self.masked_sum += y
+        self.masked[site] = hashlib.sha256(y.tobytes()).digest()
 
     # stage 4
     def survivors(self) -> list[str]:
@@ -83,23 +101,26 @@ class SecAggServer:
             expected = B_KIND if s.owner in survivors else SK_KIND
             if s.kind != expected:
                 raise SecAggError(f"{site} revealed a {s.kind} share of {s.owner}; expected {expected}", offender=site)
+        point = self.config.point(site)
+        for old in self.revealed.get(site, []):  # a repeated reveal replaces the earlier one
+            self._by_owner[(old.owner, old.kind)].pop(point, None)
         self.revealed[site] = list(shares)
+        for s in shares:
+            self._by_owner.setdefault((s.owner, s.kind), {})[point] = (site, s.share)
 
     def finish(self) -> tuple[np.ndarray, list[str]]:
         """Σ encoded inputs of the survivors (uint64), after removing every mask."""
         survivors = self.survivors()
         if len(survivors) < self.config.threshold:
             raise SecAggError(f"only {len(survivors)} masked inputs; threshold is {self.config.threshold}")
-        total = np.zeros(self.length, dtype=np.uint64)
-        for y in self.masked.values():
-            total += y
+        total = self.masked_sum.copy()
         dropped = sorted(self.sharers - set(survivors))
         for owner in survivors:
             seed = self._reconstruct(owner, B_KIND)
             total -= expand_mask(seed, self.length)
         for owner in dropped:
             sk = x25519_private(self._reconstruct(owner, SK_KIND))
-            for peer in self.config.neighbours(owner):
+            for peer in self.graph.neighbours(owner):
                 # Only survivors that received the dropped site's shares masked with it.
                 if peer in survivors and any(s.sender == owner for s in self.shares.get(peer, [])):
                     seed = agree(sk, self.adverts[peer].s_pk, pair_seed_info(self.config.round_id, owner, peer))
@@ -108,11 +129,7 @@ class SecAggServer:
         return self.config.encoding.reduce(total), survivors
 
     def _reconstruct(self, owner: str, kind: str) -> bytes:
-        points = {}
-        for holder, shares in self.revealed.items():
-            for s in shares:
-                if s.owner == owner and s.kind == kind:
-                    points[self.config.point(holder)] = (holder, s.share)
+        points = self._by_owner.get((owner, kind), {})
         t = self.config.threshold
         if len(points) < t:
             raise SecAggError(f"only {len(points)} shares of {owner}'s {kind} secret were revealed; "
