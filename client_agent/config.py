@@ -1,11 +1,11 @@
 """Site configuration (`site.toml`). Relative paths are relative to the file's folder."""
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from fedads.eventlog.site_data import SiteData
+from fedads.tomlfile import read_toml
 
 
 class ConfigError(ValueError):
@@ -57,12 +57,7 @@ class SiteConfig:
     @classmethod
     def load(cls, path: str | Path) -> "SiteConfig":
         path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"site config {path} does not exist") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"site config {path} is not valid TOML: {exc}") from exc
+        raw = read_toml(path, "site config", ConfigError)
         known = {f.name for f in fields(cls)}
         if "data_file" in raw:
             raise ConfigError(f"site config {path}: data_file is replaced by data, the site's data manifest "
