@@ -87,6 +87,16 @@ class SiteTrainer:
     def num_interactions(self) -> int:
         return len(self.raw["user"])
 
+    @property
+    def num_training_records(self) -> int:
+        """About the records one epoch trains on (each user's interactions less the first and the held-out
+        last, capped as epoch_targets caps them), for the coordinator's pre-round noise estimate."""
+        _, counts = np.unique(np.asarray(self.raw["user"]), return_counts=True)
+        per_user = np.maximum(counts - 2, 0)
+        if self.max_targets_per_user > 0:
+            per_user = np.minimum(per_user, self.max_targets_per_user + 1)
+        return int(per_user.sum())
+
     def data_for(self, config: ModelConfig) -> SequenceData:
         if self._data is None or self._data.n_items != config.n_items or self._data.max_len != config.max_seq_len:
             r = self.raw

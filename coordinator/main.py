@@ -11,7 +11,9 @@ from coordinator.admin_auth import AdminTokenCheck, load_or_create_token
 from coordinator.admin_service import AdminServicer
 from coordinator.audit import AuditLog, load_or_create_key
 from coordinator.aggregator_client import AggregatorClient
+from coordinator.jobs import JobRunner
 from coordinator.rounds import RoundManager
+from coordinator.status_metrics import register_status_metrics
 from coordinator.site_hub import SiteHub
 from coordinator.site_service import CoordinatorServicer
 from coordinator.store import CoordinatorStore, StoreError, sqlite_url
@@ -113,6 +115,7 @@ def build_server(args) -> GrpcServer:
             log.warning("could not abort interrupted round on the aggregator", extra={"round_id": rid})
     rounds = RoundManager(store, hub, aggregator, args.aggregator_public or args.aggregator,
                           reconnect_grace_s=args.reconnect_grace_s, audit=audit)
+    job_runner = JobRunner(store, rounds, audit)
     interceptors = [AdminTokenCheck(load_or_create_token(args.admin_token_file))]
     if transport.secure:
         interceptors.insert(0, PeerAuthorization(SERVICE_ROLES, site_certificate_check(store), OPEN_METHODS))
@@ -120,12 +123,14 @@ def build_server(args) -> GrpcServer:
     server.add(coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
                CoordinatorServicer(store, hub, rounds, ca), ["fedads.v1.CoordinatorService"])
     server.add(admin_pb2_grpc.add_AdminServiceServicer_to_server,
-               AdminServicer(store, hub, rounds, audit, ca.ca_pem if ca else b""), ["fedads.v1.AdminService"])
+               AdminServicer(store, hub, rounds, audit, ca.ca_pem if ca else b"", job_runner),
+               ["fedads.v1.AdminService"])
     server.add(registry_pb2_grpc.add_ModelRegistryServiceServicer_to_server, ModelRegistryServicer(registry),
                ["fedads.v1.ModelRegistryService"])
     server.start(args.listen, transport, args.enroll_listen)
     server.start_health_endpoint(args.health_listen)
-    server.store, server.rounds = store, rounds
+    server.store, server.rounds, server.jobs = store, rounds, job_runner
+    register_status_metrics(store, job_runner.jobs)
     log.info("coordinator listening", extra={"port": server.port, "enrollment_port": server.enrollment_port,
                                              "tls": transport.secure, "db": url.split("@")[-1],
                                              "registry": args.registry})
@@ -141,6 +146,9 @@ def main(argv=None) -> int:
     except (TransportError, PkiError) as exc:
         parser.exit(2, f"coordinator: {exc}\n")
     start_metrics_server(args.metrics_port, args.metrics_host)
+    resumed = server.jobs.resume()  # after the server is up, so resumed rounds reach connecting sites
+    if resumed:
+        log.info("resumed jobs", extra={"jobs": resumed})
     server.wait_for_signal()
     return 0
 

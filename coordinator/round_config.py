@@ -34,6 +34,7 @@ class RoundSettings:
     private_lr_scale: float = 0.1
     server_momentum: float = 0.0
     local_steps: int = 0
+    accept_noise: bool = False
 
     @classmethod
     def from_proto(cls, msg) -> "RoundSettings":
@@ -49,7 +50,7 @@ class RoundSettings:
             stage_deadline_s=msg.stage_deadline_s or d.stage_deadline_s,
             server_learning_rate=msg.server_learning_rate or d.server_learning_rate,
             private_lr_scale=msg.private_lr_scale or d.private_lr_scale, server_momentum=msg.server_momentum,
-            local_steps=msg.local_steps)
+            local_steps=msg.local_steps, accept_noise=msg.accept_noise)
         s.validate()
         return s
 
