@@ -87,3 +87,9 @@ class JobAdminMixin:
             pb.StageInfo(name=st["name"], started_at=st["started_at"], deadline=st["deadline"],
                          finished_at=st["finished_at"] or 0.0, outcome=st["outcome"], answered=st["answered"])
             for st in self.store.stages(rnd["round_id"])])
+
+    def ListModelVersions(self, request, context):
+        return pb.ListModelVersionsResponse(models=[
+            pb.ModelVersionInfo(version=m["version"], parent_version=m["parent_version"], round_id=m["round_id"],
+                                sha256=m["sha256"], size_bytes=m["size_bytes"], created_at=_ts(m["created_at"]),
+                                metrics_json=json.dumps(m["metrics"])) for m in self.store.models()])

@@ -17,7 +17,7 @@ from fedads.runtime import cli
 from fedads.runtime.server import channel
 from fedads.runtime.tls import Transport, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import admin_pb2 as pb
-from fedads.v1 import admin_pb2_grpc, common_pb2, registry_pb2, registry_pb2_grpc
+from fedads.v1 import admin_pb2_grpc, common_pb2
 
 TERMINAL = ("COMPLETED", "FAILED")
 
@@ -154,10 +154,10 @@ def cmd_clients(admin, args) -> int:
 
 
 def cmd_models(admin, args) -> int:
-    registry = args.registry_stub
+    # The coordinator's SQL is the store of record of each version's metrics (manifests are signed at publication).
     models = [{"version": m.version, "parent": m.parent_version, "round": m.round_id, "sha256": m.sha256,
                "size_bytes": m.size_bytes, "created_at": m.created_at, "metrics": json.loads(m.metrics_json or "{}")}
-              for m in registry.ListModels(registry_pb2.ListModelsRequest(), timeout=30).models]
+              for m in admin.ListModelVersions(common_pb2.Empty(), timeout=30).models]
     if args.json:
         print(json.dumps(models, indent=1))
     else:
@@ -281,7 +281,6 @@ def _main(argv=None) -> int:
         return 2
     ch = channel(args.coordinator, transport)
     admin = admin_pb2_grpc.AdminServiceStub(admin_channel(ch, read_token(args.admin_token_file)))
-    args.registry_stub = registry_pb2_grpc.ModelRegistryServiceStub(ch)
     try:
         return args.fn(admin, args)
     except grpc.RpcError as exc:

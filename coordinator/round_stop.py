@@ -6,7 +6,9 @@ A round already past aggregation has published its model, so it completes and on
 """
 from __future__ import annotations
 
+import json
 import logging
+import time
 
 from coordinator.store import ACTIVE_ROUND_STATES, StoreError
 from fedads.v1 import coordinator_pb2 as cpb
@@ -36,6 +38,20 @@ def stop_round(manager, round_id: int, reason: str, timeout_s: float = 60.0) -> 
             log.warning("could not abort round on the aggregator", extra={"round_id": round_id})
     after = manager.store.round(round_id)
     if after["state"] == "FAILED":
+        _close_open_stages(manager.store, round_id)
         for p in after["participants"]:
             manager.hub.tell(p["site_id"], cpb.RoundTask(round_id=round_id, kind=cpb.TASK_KIND_ABORT))
     return after
+
+
+def _close_open_stages(store, round_id: int) -> None:
+    """The stage a stop interrupted is closed as "stopped", with the sites that had answered it."""
+    from sqlalchemy import select
+
+    from coordinator.schema import Stage
+
+    with store.session() as s:
+        for st in s.scalars(select(Stage).where(Stage.round_id == round_id, Stage.finished_at.is_(None))):
+            parts = store.round(round_id)["participants"]
+            answered = [p["site_id"] for p in parts if p["state"] in ("UPLOADED", "EVALUATED", "EVAL_FAILED")]
+            st.finished_at, st.outcome, st.answered_json = time.time(), "stopped", json.dumps(sorted(answered))

@@ -115,6 +115,11 @@ class AdminServiceStub:
                 request_serializer=fedads_dot_v1_dot_admin__pb2.GetRoundRequest.SerializeToString,
                 response_deserializer=fedads_dot_v1_dot_admin__pb2.ListStagesResponse.FromString,
                 _registered_method=True)
+        self.ListModelVersions = channel.unary_unary(
+                '/fedads.v1.AdminService/ListModelVersions',
+                request_serializer=fedads_dot_v1_dot_common__pb2.Empty.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.ListModelVersionsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -218,6 +223,12 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModelVersions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -300,6 +311,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListStages,
                     request_deserializer=fedads_dot_v1_dot_admin__pb2.GetRoundRequest.FromString,
                     response_serializer=fedads_dot_v1_dot_admin__pb2.ListStagesResponse.SerializeToString,
+            ),
+            'ListModelVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModelVersions,
+                    request_deserializer=fedads_dot_v1_dot_common__pb2.Empty.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.ListModelVersionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -734,6 +750,33 @@ class AdminService:
             '/fedads.v1.AdminService/ListStages',
             fedads_dot_v1_dot_admin__pb2.GetRoundRequest.SerializeToString,
             fedads_dot_v1_dot_admin__pb2.ListStagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModelVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AdminService/ListModelVersions',
+            fedads_dot_v1_dot_common__pb2.Empty.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.ListModelVersionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
