@@ -98,3 +98,15 @@ def test_refused_round_leaves_no_round_and_is_audited(services):  # noqa: F811
     assert stopped.state == "FAILED" and "stopped by the operator: test over" in stopped.failure_reason
     for s in streams:
         s.cancel()
+
+
+def test_deployed_site_configs_ship_the_kit_setting():
+    from pathlib import Path
+
+    from client_agent.config import SiteConfig
+
+    for path in sorted((Path(__file__).resolve().parent.parent / "deploy" / "site").glob("site-*.toml")):
+        site = SiteConfig.load(path)
+        assert (site.dp_unit, site.dp_clip_norm, site.dp_epsilon_budget, site.dp_delta, site.dp_planned_rounds) == \
+            tuple(KIT_PRIVACY[k] for k in ("dp_unit", "dp_clip_norm", "dp_epsilon_budget", "dp_delta",
+                                           "dp_planned_rounds")), path
