@@ -1,6 +1,7 @@
 """The one local training and evaluation path, used centrally, by every site, and in simulation."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from itertools import islice
@@ -174,7 +175,8 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
         targets = _epoch_targets(data, settings, rng)
         total = min(per_epoch, steps_left)
         bar = tqdm(islice(stepper.batches(targets, rng), total), total=total,
-                   desc=f"{progress} epoch {epoch + 1}/{epochs}", disable=progress is None, leave=False, unit="batch")
+                   desc=f"{progress} epoch {epoch + 1}/{epochs}", disable=progress is None or not sys.stderr.isatty(), leave=False,
+                   unit="batch")
         last_epoch, last_n = epoch == epochs - 1, 0
         for idx in bar:
             loss_sum, gate = stepper.step(*candidate_batch(data, idx, settings.negatives, gen, device))

@@ -254,3 +254,5 @@ class SiteAgent:
                                                          "details": exc.details()})
                     return
                 time.sleep(0.5 * (attempt + 1))
+        log.error("gave up reporting a result: the coordinator stayed unreachable", extra={
+            "round_id": result.round_id, "kind": cpb.TaskKind.Name(result.kind), "attempts": 5, "ok": result.ok})

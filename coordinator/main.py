@@ -17,6 +17,7 @@ from coordinator.status_metrics import register_status_metrics
 from coordinator.site_hub import SiteHub
 from coordinator.site_service import CoordinatorServicer
 from coordinator.store import CoordinatorStore, StoreError, sqlite_url
+from fedads.runtime import cli
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.pki import CertificateAuthority, PkiError
 from fedads.runtime.status_codes import code_for
@@ -38,14 +39,14 @@ def publish_initial_model(registry: ModelRegistry, config_path: Path, seed: int)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="coordinator", description="Run the FedAds coordinator (rounds, sites, registry).")
+    p = cli.parser("coordinator", "Run the FedAds coordinator (rounds, sites, registry).")
     p.add_argument("--listen", default="127.0.0.1:7000", help="gRPC listen address (host:port)")
     p.add_argument("--db", default="sqlite:///coordinator.db",
-                   help="SQLAlchemy URL or a SQLite file path (default sqlite:///coordinator.db)")
+                   help="SQLAlchemy URL or a SQLite file path")
     p.add_argument("--registry", default="registry", help="model registry folder shared with the aggregator")
     p.add_argument("--aggregator", default="127.0.0.1:7100", help="aggregator address used by the coordinator")
     p.add_argument("--aggregator-public", default="",
-                   help="aggregator address handed to sites (default: same as --aggregator)")
+                   help="aggregator address handed to sites (empty: same as --aggregator)")
     p.add_argument("--init-model", type=Path, default=None,
                    help="model config JSON; publishes version 1 from it when the registry is empty")
     p.add_argument("--init-seed", type=int, default=0, help="seed of the initial model's parameters")
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_metrics_flags(p)
     add_health_flags(p)
     add_tls_flags(p)
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return p
 
 
@@ -91,6 +92,9 @@ def site_certificate_check(store: CoordinatorStore):
 def build_server(args) -> GrpcServer:
     """Wire store, registry, hub, rounds and servicers into a started gRPC server."""
     transport = transport_from_args(args)
+    if args.init_model and not args.init_model.is_file():  # before the database is created
+        raise PkiError(f"--init-model {args.init_model}: no such file (the shipped one is "
+                       "deploy/config/model_config.json)")
     ca = CertificateAuthority.load(args.ca_dir) if transport.secure else None
     url = args.db if "://" in args.db else sqlite_url(args.db)
     store = CoordinatorStore(url)
@@ -133,11 +137,19 @@ def build_server(args) -> GrpcServer:
     register_status_metrics(store, job_runner.jobs)
     log.info("coordinator listening", extra={"port": server.port, "enrollment_port": server.enrollment_port,
                                              "tls": transport.secure, "db": url.split("@")[-1],
-                                             "registry": args.registry})
+                                             "writes": {"db": url.split("@")[-1],
+                                                        "registry": str(Path(args.registry).resolve()),
+                                                        "admin_token": str(Path(args.admin_token_file).resolve()),
+                                                        "audit_key": str(Path(args.audit_key).resolve()),
+                                                        "audit_public_key": str(Path(args.audit_key).with_suffix(".pub").resolve())}})
     return server
 
 
 def main(argv=None) -> int:
+    return cli.run("coordinator", lambda: _main(argv))
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging("coordinator", args.log_level)

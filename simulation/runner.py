@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +109,8 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
                             keep_optimizer_state=cfg.keep_optimizer_state)
                 for k, s in enumerate(specs)]
     history, data_epochs = [], 0.0
-    bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress, unit="round")
+    bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress or not sys.stderr.isatty(),
+               unit="round")
     for r in bar:
         manifest, weights = registry.read_bytes(0)
         train = cpb.TrainConfig(epochs=cfg.epochs, learning_rate=round_lr(cfg, r), batch_size=cfg.batch_size,

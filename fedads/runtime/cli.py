@@ -15,8 +15,9 @@ def version() -> str:
         return "0.1.0"
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, except where there is none to show (flags, required options)."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, except where there is none to show (flags, required options); keeps
+    descriptions as written."""
 
     def _get_help_string(self, action):
         text = action.help or ""
