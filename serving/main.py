@@ -18,6 +18,7 @@ from fedads.v1 import serving_pb2_grpc
 from serving.batcher import MicroBatcher
 from serving.behavior_store import open_store
 from serving.model_holder import ModelHolder
+from serving.request_metrics import RequestOutcomes
 from serving.service import ServingServicer
 from serving.site_mode import SitePrivateParameters
 
@@ -57,8 +58,10 @@ def build_server(args) -> GrpcServer:
     store = open_store(args.redis_url, args.max_seq_len, args.ttl_s)
     site = SitePrivateParameters(Path(args.site_state), holder.current.config) if args.site_state else None
     batcher = MicroBatcher(args.max_batch, site.private if site else None)
+    # Outcomes are counted inside authorisation, so a request refused for its certificate is not a serving error.
     server = GrpcServer(max_workers=args.workers,
-                        interceptors=[PeerAuthorization(SERVICE_ROLES)] if transport.secure else [])
+                        interceptors=[*([PeerAuthorization(SERVICE_ROLES)] if transport.secure else []),
+                                      RequestOutcomes()])
     server.add(serving_pb2_grpc.add_ServingServiceServicer_to_server, ServingServicer(holder, store, batcher, site),
                ["fedads.v1.ServingService"])
     server.start(args.listen, transport)

@@ -23,6 +23,13 @@ REQUESTS = Counter("fedads_serving_requests_total", "Requests by method and outc
 MODEL_VERSION = Gauge("fedads_serving_model_version", "Model version being served")
 SWAPS = Gauge("fedads_serving_model_swaps", "Model hot swaps since start")
 
+
+
+def version_gauges(holder: ModelHolder) -> None:
+    MODEL_VERSION.set(holder.current.version)
+    SWAPS.set(holder.swaps)
+
+
 MAX_CANDIDATES = 1000
 MAX_USER_ID = 256
 
@@ -30,6 +37,8 @@ MAX_USER_ID = 256
 class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
     def __init__(self, holder: ModelHolder, store: BehaviorStore, batcher: MicroBatcher, site=None):
         self.holder, self.store, self.batcher, self.site = holder, store, batcher, site
+        holder.listeners.append(version_gauges)
+        version_gauges(holder)  # the gauges show the served version from the start, not from a first request
 
     def _model(self, context, version: int):
         try:
@@ -38,8 +47,6 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
             abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
         except RegistryError as exc:
             abort(context, grpc.StatusCode.DATA_LOSS, str(exc))
-        MODEL_VERSION.set(self.holder.current.version)
-        SWAPS.set(self.holder.swaps)
         return loaded
 
     def _check(self, context, user_id: str, candidates, n_items: int) -> None:
@@ -64,7 +71,6 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
         user_index = self.site.user_index(request.user_id) if self.site else -1
         scores = self.batcher.score(ScoreJob(loaded, history, candidates, user_index))
         LATENCY.labels(method).observe(time.perf_counter() - started)
-        REQUESTS.labels(method, "ok").inc()
         # One conversion to Python lists: indexing tensors element by element costs more than the model.
         return loaded, candidates, {k: v.tolist() for k, v in scores.items()}, len(history)
 

@@ -83,6 +83,11 @@ def test_job_runs_watches_stops_and_resumes_after_kill_9(federation_factory):
                       and fed.ctl_json("round", str(j["current_round_id"]))["state"] == "TRAINING"
                       and j["current_round_id"], what="the job's first round training")
     before = registry_snapshot(registry)
+    scraped = fed.metrics()  # the coordinator's gauges show the round, job, stage and version of record
+    assert f"fedads_active_round {float(round_id)}" in scraped
+    assert f"fedads_active_job {float(job2['job_id'])}" in scraped
+    assert 'fedads_round_stage{stage="train"} 1.0' in scraped and 'fedads_round_stage{stage="aggregate"} 0.0' in scraped
+    assert f"fedads_latest_model_version {float(max(before))}" in scraped
     stopped = fed.ctl_json("stop", str(job2["job_id"]), "--reason", "operator test")
     assert stopped["state"] == "STOPPED" and "operator test" in stopped["reason"]
     rnd = fed.ctl_json("round", str(round_id))
