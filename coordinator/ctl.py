@@ -287,6 +287,9 @@ def _main(argv=None) -> int:
         detail = exc.details() or exc.code().name
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             detail = f"coordinator at {args.coordinator} is unreachable ({detail})"
+        elif exc.code() == grpc.StatusCode.UNAUTHENTICATED and not Path(args.admin_token_file).exists():
+            detail += (f"; there is no admin token at {Path(args.admin_token_file).resolve()}: pass "
+                       "--admin-token-file (or FEDADS_ADMIN_TOKEN_FILE) with the path the coordinator logged at start-up")
         print(f"coordinatorctl: error: {exc.code().name}: {detail}", file=sys.stderr)
         return 1
 

@@ -150,6 +150,8 @@ class JobRunner:
             self.jobs.add_round(job_id, round_id, index + 1)
             self._audit("job_round_started", round_id, job_id=job_id, job_round=index + 1,
                         learning_rate=spec.learning_rate(index))
+            if self.jobs.get(job_id)["state"] == "STOPPING":  # stopped while this round was being started
+                self.rounds.stop_round(round_id, self.jobs.get(job_id)["reason"])
             return round_id
 
     def _completed(self, job_id: int, spec: JobSettings, index: int, rnd: dict) -> None:
