@@ -26,13 +26,15 @@ def test_unhandled_error_is_one_line_and_exit_1(capsys):
 
 def test_logs_are_json_lines_off_a_terminal_and_readable_on_one():
     pipe, tty = io.StringIO(), _Terminal()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     try:
         setup_logging("svc", "INFO", stream=pipe)
         logging.getLogger("x").info("round started", extra={"round_id": 7})
         setup_logging("svc", "INFO", stream=tty)
         logging.getLogger("x").info("round started", extra={"round_id": 7})
     finally:
-        setup_logging("svc", "WARNING")
+        root.handlers[:], root.level = handlers, level
     entry = json.loads(pipe.getvalue())
     assert entry["msg"] == "round started" and entry["round_id"] == 7 and entry["service"] == "svc"
     line = tty.getvalue().strip()
