@@ -55,3 +55,36 @@ def test_token_file_that_cannot_be_written_issues_nothing(services, tmp_path, ca
     assert '"enrollment_token"' not in capsys.readouterr().out  # the token went to the file only
     assert sites.Enroll(cpb.EnrollRequest(site_id="site-08", enrollment_token=target.read_text().strip(),
                                           identity_public_key=KEY)).site_secret
+
+
+def test_a_tls_kit_enrols_a_site_as_handed_over(tmp_path, capsys):
+    """Under mTLS the kit's ca.crt pins the coordinator and its token redeems for a site certificate."""
+    from client_agent.enrolment import enroll
+    from client_agent.local_store import LocalStore
+    from coordinator.main import build_parser, build_server
+    from deploy.processes import free_port
+    from fedads.runtime.pki_cli import init_federation
+
+    pki = init_federation(tmp_path / "pki")
+    enroll_port = free_port()
+    (tmp_path / "model.json").write_text('{"n_items": 20, "dim": 8, "ffn_hidden": 8, "max_seq_len": 5}')
+    args = build_parser().parse_args([
+        "--listen", "127.0.0.1:0", "--db", str(tmp_path / "c.db"), "--registry", str(tmp_path / "registry"),
+        "--aggregator", f"127.0.0.1:{free_port()}", "--init-model", str(tmp_path / "model.json"), "--audit-key",
+        str(tmp_path / "audit.key"), "--admin-token-file", str(tmp_path / "admin.token"), "--tls-dir",
+        str(pki["coordinator"]), "--ca-dir", str(tmp_path / "pki" / "ca"), "--enroll-listen", f"127.0.0.1:{enroll_port}"])
+    coord = build_server(args)
+    try:
+        kit = tmp_path / "kit"
+        assert ctl(["--coordinator", f"127.0.0.1:{coord.port}", "--admin-token-file", str(tmp_path / "admin.token"),
+                    "--tls-dir", str(pki["operator"]), "enroll", "--site", "site-09", "--kit", str(kit),
+                    "--kit-enroll-address", f"127.0.0.1:{enroll_port}"]) == 0
+        config = SiteConfig.load(kit / "site.toml")
+        assert not config.insecure and config.ca_file == (kit / "ca.crt").resolve()
+        assert (kit / "ca.crt").read_bytes() == (tmp_path / "pki" / "ca" / "ca.crt").read_bytes()
+        store = LocalStore(config.state_dir)
+        secret, transport = enroll(store, config.site_id, config.token(), config.coordinator,
+                                   config.ca_file.read_bytes(), config.enroll_address)
+        assert secret and store.tls_identity() is not None and transport.secure
+    finally:
+        coord.stop(0)
