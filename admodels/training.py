@@ -17,6 +17,11 @@ from admodels.metrics import auc, hit_rate_at_k, ndcg_at_k
 from admodels.models.fedads_model import FedAdsModel, PrivateUserState
 
 
+# The one default of the private parameters' rate (× lr): local training, federated rounds
+# (coordinator/round_config.py) and the agent's reading of a TrainConfig that leaves it 0.
+PRIVATE_LR_SCALE = 0.1
+
+
 @dataclass
 class TrainSettings:
     epochs: int = 1
@@ -34,7 +39,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     # The private parameters' rate as a multiple of lr. Each user's private rows see only that user's few
     # records, every round, so at the shared rate they overfit them (measured in reports/accuracy_*.md).
-    private_lr_scale: float = 1.0
+    private_lr_scale: float = PRIVATE_LR_SCALE
 
 
 @dataclass

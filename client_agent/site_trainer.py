@@ -12,8 +12,8 @@ from safetensors.numpy import load as st_load
 from admodels.data.sequences import SequenceData
 from admodels.data.site_files import read_site_file
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
-from admodels.training import (LocalStep, TrainSettings, epoch_targets, evaluate, evaluate_full_ranking, pick_device,
-                               train_local)
+from admodels.training import (PRIVATE_LR_SCALE, LocalStep, TrainSettings, epoch_targets, evaluate,
+                               evaluate_full_ranking, pick_device, train_local)
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import SitePrivacy
 from privacy.dp.dpsgd import DPSGDStep
@@ -130,7 +130,7 @@ class SiteTrainer:
                                  negatives=train_cfg.negatives, prox_mu=train_cfg.prox_mu,
                                  seed=train_cfg.seed + self.private_seed,
                                  max_targets_per_user=self.max_targets_per_user,
-                                 private_lr_scale=train_cfg.private_lr_scale or 1.0,
+                                 private_lr_scale=train_cfg.private_lr_scale or PRIVATE_LR_SCALE,
                                  max_steps=train_cfg.local_steps)
         step_factory = LocalStep
         if self.privacy.record_level:
@@ -198,7 +198,7 @@ class SiteTrainer:
                                      batch_size=tune_cfg.batch_size or 256, negatives=tune_cfg.negatives or 4,
                                      seed=tune_cfg.seed + self.private_seed + 1,
                                      max_targets_per_user=self.max_targets_per_user,
-                                     private_lr_scale=tune_cfg.private_lr_scale or 1.0)
+                                     private_lr_scale=tune_cfg.private_lr_scale or PRIVATE_LR_SCALE)
             train_local(model, private, data, settings, self.device)
             self.store.save_personalised(model.shared_state(), manifest["version"])
             tuned = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed,

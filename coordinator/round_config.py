@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from admodels.training import PRIVATE_LR_SCALE
+
 WEIGHTINGS = ("samples", "noise", "interest", "interest,noise")
 
 
@@ -31,7 +33,7 @@ class RoundSettings:
     interest_beta: float = 1.0
     personalise_epochs: int = 0
     server_learning_rate: float = 1.0
-    private_lr_scale: float = 0.1
+    private_lr_scale: float = PRIVATE_LR_SCALE
     server_momentum: float = 0.0
     local_steps: int = 0
     accept_noise: bool = False
