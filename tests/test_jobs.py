@@ -128,3 +128,35 @@ def test_job_runs_watches_stops_and_resumes_after_kill_9(federation_factory):
     for rid in done["round_ids"]:
         r = fed.ctl_json("round", str(rid))
         assert r["state"] == "COMPLETED" or "coordinator restarted" in r["failure_reason"], r
+
+
+def test_progress_display_on_a_terminal_and_as_json_lines():
+    import io
+
+    from coordinator.ctl_progress import ProgressPrinter
+    from fedads.v1 import admin_pb2 as pb
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    events = [pb.ProgressEvent(kind="progress", round_id=4, state="TRAINING", stage="train", uploaded=1,
+                               participants=3, seconds_left=42.4, job_id=2, job_round=1, job_rounds=5),
+              pb.ProgressEvent(kind="round_finished", round_id=4, state="COMPLETED", uploaded=3, participants=3,
+                               result_version=7, metrics_json='{"hr_at_10": 0.41, "ndcg_at_10": 0.22}', job_id=2,
+                               job_round=1, job_rounds=5)]
+    tty, pipe = Terminal(), io.StringIO()
+    for ev in events:
+        ProgressPrinter(False, tty).show(ev)
+        ProgressPrinter(True, pipe).show(ev)
+    screen = tty.getvalue()
+    assert screen.startswith("\rjob 2 round 1/5  round 4 TRAINING  stage train  uploaded 1/3  42s left in stage")
+    assert screen.rstrip().endswith("job 2 round 1/5  round 4 COMPLETED  model v7  hr@10 0.4100  ndcg@10 0.2200")
+    lines = [json.loads(line) for line in pipe.getvalue().splitlines()]
+    assert [e["kind"] for e in lines] == ["progress", "round_finished"]
+    assert lines[0]["uploaded"] == 1 and lines[0]["participants"] == 3 and lines[1]["metrics"]["hr_at_10"] == 0.41
+    # Off a terminal without --json only finished rounds are printed, one line each.
+    plain = io.StringIO()
+    for ev in events:
+        ProgressPrinter(False, plain).show(ev)
+    assert plain.getvalue().count("\n") == 1 and "COMPLETED" in plain.getvalue()
