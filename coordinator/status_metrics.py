@@ -18,12 +18,16 @@ class _StatusCollector:
     def collect(self):
         if self.store is None:
             return
-        active = self.store.active_round()
-        live = self.jobs.live()
-        open_stage = ""
-        if active:
-            open_stages = [st["name"] for st in self.store.stages(active["round_id"]) if st["finished_at"] is None]
-            open_stage = open_stages[-1] if open_stages else ""
+        try:
+            active = self.store.active_round()
+            live = self.jobs.live()
+            open_stage = ""
+            if active:
+                open_stages = [st["name"] for st in self.store.stages(active["round_id"]) if st["finished_at"] is None]
+                open_stage = open_stages[-1] if open_stages else ""
+            latest = self.store.latest_model_version()
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the database is briefly unreachable
+            return
         yield GaugeMetricFamily("fedads_active_round", "Id of the round running now (0: none)",
                                 value=active["round_id"] if active else 0)
         yield GaugeMetricFamily("fedads_active_job", "Id of the training job running now (0: none)",
@@ -33,7 +37,7 @@ class _StatusCollector:
             stage.add_metric([name], 1.0 if name == open_stage else 0.0)
         yield stage
         yield GaugeMetricFamily("fedads_latest_model_version", "Newest published model version",
-                                value=self.store.latest_model_version())
+                                value=latest)
 
 
 _COLLECTOR = _StatusCollector()
