@@ -1,6 +1,7 @@
 """The one local training and evaluation path, used centrally, by every site, and in simulation."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from itertools import islice
@@ -14,6 +15,11 @@ from admodels.data.sequences import SequenceData
 from admodels.layers.multifaceted_ffn import balance_loss
 from admodels.metrics import auc, hit_rate_at_k, ndcg_at_k
 from admodels.models.fedads_model import FedAdsModel, PrivateUserState
+
+
+# The one default of the private parameters' rate (× lr): local training, federated rounds
+# (coordinator/round_config.py) and the agent's reading of a TrainConfig that leaves it 0.
+PRIVATE_LR_SCALE = 0.1
 
 
 @dataclass
@@ -33,7 +39,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     # The private parameters' rate as a multiple of lr. Each user's private rows see only that user's few
     # records, every round, so at the shared rate they overfit them (measured in reports/accuracy_*.md).
-    private_lr_scale: float = 1.0
+    private_lr_scale: float = PRIVATE_LR_SCALE
 
 
 @dataclass
@@ -175,7 +181,8 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
         targets = _epoch_targets(data, settings, rng)
         total = min(per_epoch, steps_left)
         bar = tqdm(islice(stepper.batches(targets, rng), total), total=total,
-                   desc=f"{progress} epoch {epoch + 1}/{epochs}", disable=progress is None, leave=False, unit="batch")
+                   desc=f"{progress} epoch {epoch + 1}/{epochs}", disable=progress is None or not sys.stderr.isatty(), leave=False,
+                   unit="batch")
         last_epoch, last_n = epoch == epochs - 1, 0
         for idx in bar:
             loss_sum, gate = stepper.step(*candidate_batch(data, idx, settings.negatives, gen, device))

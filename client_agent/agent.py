@@ -128,7 +128,7 @@ class SiteAgent:
             try:
                 stream = self.coordinator.Connect(
                     cpb.ConnectRequest(agent_version=AGENT_VERSION, num_samples=self.trainer.num_interactions,
-                                       device=str(self.trainer.device)),
+                                       device=str(self.trainer.device), privacy=self._privacy_settings()),
                     metadata=self.metadata, wait_for_ready=True)
                 self._stream = stream
                 log.info("connected to coordinator", extra={"address": self.config.coordinator})
@@ -151,6 +151,16 @@ class SiteAgent:
             self.stop_event.wait(backoff)
             backoff = min(backoff * 2, 5.0)
 
+    def _privacy_settings(self) -> cpb.SitePrivacySettings:
+        """The DP settings the coordinator's pre-round noise estimate needs (no data, no ledger)."""
+        c = self.config
+        if c.dp_clip_norm <= 0:
+            return cpb.SitePrivacySettings()
+        return cpb.SitePrivacySettings(unit=c.dp_unit, clip_norm=c.dp_clip_norm, epsilon_budget=c.dp_epsilon_budget,
+                                       delta=c.dp_delta, noise_multiplier=c.dp_noise_multiplier,
+                                       planned_rounds=c.dp_planned_rounds,
+                                       num_records=self.trainer.num_training_records)
+
     def stop(self) -> None:
         self.stop_event.set()
         if self._stream is not None:
@@ -172,6 +182,9 @@ class SiteAgent:
                 result, followup = self._train(task)
             elif task.kind == cpb.TASK_KIND_EVALUATE:
                 result = self._evaluate(task)
+            elif task.kind == cpb.TASK_KIND_ABORT:
+                log.warning("round stopped by the coordinator", extra={"round_id": task.round_id})
+                return
             else:
                 log.warning("ignoring task of unknown kind", extra={"kind": task.kind})
                 return
@@ -267,3 +280,5 @@ class SiteAgent:
                                                          "details": exc.details()})
                     return
                 time.sleep(0.5 * (attempt + 1))
+        log.error("gave up reporting a result: the coordinator stayed unreachable", extra={
+            "round_id": result.round_id, "kind": cpb.TaskKind.Name(result.kind), "attempts": 5, "ok": result.ok})

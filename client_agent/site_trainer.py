@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+import pyarrow.compute as pc
 import torch
 from safetensors.numpy import load as st_load
 
 from admodels.data.sequences import SequenceData
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
-from admodels.training import (LocalStep, TrainSettings, epoch_targets, evaluate, evaluate_full_ranking, pick_device,
-                               train_local)
+from admodels.training import (PRIVATE_LR_SCALE, LocalStep, TrainSettings, epoch_targets, evaluate,
+                               evaluate_full_ranking, pick_device, train_local)
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import SitePrivacy
 from privacy.dp.dpsgd import DPSGDStep
@@ -114,6 +115,17 @@ class SiteTrainer:
             self._data_key = key
         return self._data
 
+    @property
+    def num_training_records(self) -> int:
+        """About the records one epoch trains on (each user's clicked rows less the first and the held-out
+        last, capped as epoch_targets caps them), for the coordinator's pre-round noise estimate."""
+        clicked = self.events.filter(pc.equal(self.events.column("click"), 1))
+        counts = pc.value_counts(clicked.column("user_id")).field("counts").to_numpy(zero_copy_only=False)
+        per_user = np.maximum(counts - 2, 0)
+        if self.max_targets_per_user > 0:
+            per_user = np.minimum(per_user, self.max_targets_per_user + 1)
+        return int(per_user.sum())
+
     @staticmethod
     def build_model(manifest: dict, weights: bytes) -> FedAdsModel:
         config = ModelConfig.from_dict(manifest["model_config"])
@@ -140,7 +152,7 @@ class SiteTrainer:
                                  negatives=train_cfg.negatives, prox_mu=train_cfg.prox_mu,
                                  seed=train_cfg.seed + self.private_seed,
                                  max_targets_per_user=self.max_targets_per_user,
-                                 private_lr_scale=train_cfg.private_lr_scale or 1.0,
+                                 private_lr_scale=train_cfg.private_lr_scale or PRIVATE_LR_SCALE,
                                  max_steps=train_cfg.local_steps)
         step_factory = LocalStep
         if self.privacy.record_level:
@@ -208,7 +220,7 @@ class SiteTrainer:
                                      batch_size=tune_cfg.batch_size or 256, negatives=tune_cfg.negatives or 4,
                                      seed=tune_cfg.seed + self.private_seed + 1,
                                      max_targets_per_user=self.max_targets_per_user,
-                                     private_lr_scale=tune_cfg.private_lr_scale or 1.0)
+                                     private_lr_scale=tune_cfg.private_lr_scale or PRIVATE_LR_SCALE)
             train_local(model, private, data, settings, self.device)
             self.store.save_personalised(model.shared_state(), manifest["version"])
             tuned = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from coordinator.admin_jobs import JobAdminMixin
 from coordinator.audit import canonical
 from coordinator.round_config import RoundConfigError, RoundSettings
 from coordinator.rounds import RoundManager
@@ -38,9 +39,11 @@ def round_to_proto(r: dict | None) -> pb.RoundInfo:
                       for p in r["participants"]])
 
 
-class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager, audit, ca_pem: bytes = b""):
+class AdminServicer(JobAdminMixin, admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager, audit, ca_pem: bytes = b"",
+                 job_runner=None):
         self.store, self.hub, self.rounds, self.audit, self.ca_pem = store, hub, rounds, audit, ca_pem
+        self.job_runner = job_runner
 
     def _call(self, context, fn):
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from admodels.training import PRIVATE_LR_SCALE
+
 WEIGHTINGS = ("samples", "noise", "interest", "interest,noise")
 
 
@@ -31,9 +33,10 @@ class RoundSettings:
     interest_beta: float = 1.0
     personalise_epochs: int = 0
     server_learning_rate: float = 1.0
-    private_lr_scale: float = 0.1
+    private_lr_scale: float = PRIVATE_LR_SCALE
     server_momentum: float = 0.0
     local_steps: int = 0
+    accept_noise: bool = False
 
     @classmethod
     def from_proto(cls, msg) -> "RoundSettings":
@@ -49,7 +52,7 @@ class RoundSettings:
             stage_deadline_s=msg.stage_deadline_s or d.stage_deadline_s,
             server_learning_rate=msg.server_learning_rate or d.server_learning_rate,
             private_lr_scale=msg.private_lr_scale or d.private_lr_scale, server_momentum=msg.server_momentum,
-            local_steps=msg.local_steps)
+            local_steps=msg.local_steps, accept_noise=msg.accept_noise)
         s.validate()
         return s
 

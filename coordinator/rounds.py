@@ -12,6 +12,7 @@ import threading
 import time
 
 from coordinator import metrics
+from coordinator.noise_estimate import NoiseGuard
 from coordinator.round_config import RoundSettings
 from coordinator.site_hub import SiteHub
 from coordinator.store import CoordinatorStore, StoreError
@@ -39,6 +40,8 @@ class RoundManager:
         self._changed = threading.Condition()
         self._threads: dict[int, threading.Thread] = {}
         self.audit = audit
+        self._stops: dict[int, str] = {}  # round id → why the operator stopped it (coordinator/round_stop.py)
+        self.noise = NoiseGuard()
 
     def audit_event(self, kind: str, round_id: int, **payload) -> None:
         if self.audit is not None:
@@ -65,11 +68,18 @@ class RoundManager:
         base_version = self.store.latest_model_version()
         if base_version == 0:
             raise StoreError("precondition", "no model is published yet; start the coordinator with --init-model")
+        noise = self.noise.check(chosen, settings, self._shared_coordinates(base_version), self.store.sites(),
+                                 self.audit_event)
         tokens = {site: new_secret() for site in chosen}
         round_id = self.store.create_round(settings.to_dict(), base_version,
                                            {s: sha256_hex(t.encode()) for s, t in tokens.items()})
         log.info("round started", extra={"round_id": round_id, "sites": chosen, "base_version": base_version})
         self.audit_event("round_started", round_id, sites=chosen, base_version=base_version, config=settings.to_dict())
+        if noise is not None:
+            self.audit_event("noise_estimate", round_id, **noise)
+            if "warning" in noise:
+                log.warning("round runs with noise that swamps the average", extra={"round_id": round_id,
+                                                                                   "estimate": noise["warning"]})
         thread = threading.Thread(target=self._drive, args=(round_id, settings, tokens), daemon=True,
                                   name=f"round-{round_id}")
         self._threads[round_id] = thread
@@ -154,6 +164,7 @@ class RoundManager:
         try:
             with metrics.STAGE_SECONDS.labels("train").time():
                 self._train_stage(round_id, settings, tokens)
+            self._raise_if_stopped(round_id)
             with metrics.STAGE_SECONDS.labels("aggregate").time():
                 manifest = self._aggregate_stage(round_id, settings)
             with metrics.STAGE_SECONDS.labels("evaluate").time():
@@ -187,6 +198,10 @@ class RoundManager:
             parts = self._participants(round_id)
             done = [p["site_id"] for p in parts if p["state"] in done_states]
             waiting = [p["site_id"] for p in parts if p["state"] == waiting_state]
+            if round_id in self._stops:
+                if stage == "evaluate":  # the model is published: finish the round, skip the rest of evaluation
+                    return done
+                self._raise_if_stopped(round_id)
             for site in waiting:
                 if self.hub.offline_for(site) > self.reconnect_grace_s:
                     if self.store.update_participant(round_id, site, (waiting_state,), state="DROPPED",
@@ -281,6 +296,22 @@ class RoundManager:
         metrics = weighted_metrics([p["metrics"] for p in parts])
         self.store.set_round_state(round_id, "EVALUATING", metrics_json=json.dumps(metrics))
         self.store.set_model_metrics(manifest["version"], metrics)
+
+    # --- stopping a round and the noise estimate's inputs (see coordinator/round_stop.py) ---
+    def _raise_if_stopped(self, round_id: int) -> None:
+        if round_id in self._stops:
+            raise RoundFailed(self._stops[round_id])
+
+    def _shared_coordinates(self, version: int) -> int:
+        from coordinator.noise_estimate import shared_coordinates
+
+        registry = getattr(self.aggregator, "registry", None)
+        return shared_coordinates(registry.manifest(version)) if registry is not None else 0
+
+    def stop_round(self, round_id: int, reason: str, timeout_s: float = 60.0) -> dict:
+        from coordinator.round_stop import stop_round
+
+        return stop_round(self, round_id, reason, timeout_s)
 
 
 def weighted_metrics(per_site: list[dict]) -> dict:

@@ -69,6 +69,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     def Connect(self, request, context):
         site_id = self._authenticate(context)
         self.store.touch_site(site_id, request.num_samples or None)
+        self.rounds.noise.report(site_id, request.privacy)
         q = self.hub.connect(site_id)
         log.info("site connected", extra={"site": site_id, "device": request.device})
         try:

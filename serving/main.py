@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from fedads.runtime import cli
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.server import GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
@@ -17,6 +18,7 @@ from fedads.v1 import serving_pb2_grpc
 from serving.batcher import MicroBatcher
 from serving.behavior_store import open_store
 from serving.model_holder import ModelHolder
+from serving.request_metrics import RequestOutcomes
 from serving.service import ServingServicer
 from serving.site_mode import SitePrivateParameters
 
@@ -24,7 +26,7 @@ log = logging.getLogger("serving")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="serving", description="Serve FedAds models over gRPC (Predict, Rank, RecordEvents).")
+    p = cli.parser("serving", "Serve FedAds models over gRPC (Predict, Rank, RecordEvents).")
     p.add_argument("--listen", default="127.0.0.1:7200", help="gRPC listen address (host:port)")
     p.add_argument("--registry", default="registry", help="model registry folder")
     p.add_argument("--model-version", type=int, default=0, help="pin a version (0: newest, hot-swapped)")
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_metrics_flags(p)
     add_health_flags(p)
     add_tls_flags(p)
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return p
 
 
@@ -56,8 +58,10 @@ def build_server(args) -> GrpcServer:
     store = open_store(args.redis_url, args.max_seq_len, args.ttl_s)
     site = SitePrivateParameters(Path(args.site_state), holder.current.config) if args.site_state else None
     batcher = MicroBatcher(args.max_batch, site.private if site else None)
+    # Outcomes are counted inside authorisation, so a request refused for its certificate is not a serving error.
     server = GrpcServer(max_workers=args.workers,
-                        interceptors=[PeerAuthorization(SERVICE_ROLES)] if transport.secure else [])
+                        interceptors=[*([PeerAuthorization(SERVICE_ROLES)] if transport.secure else []),
+                                      RequestOutcomes()])
     server.add(serving_pb2_grpc.add_ServingServiceServicer_to_server, ServingServicer(holder, store, batcher, site),
                ["fedads.v1.ServingService"])
     server.start(args.listen, transport)
@@ -66,11 +70,16 @@ def build_server(args) -> GrpcServer:
     server.stop_watch = threading.Event()
     holder.watch(args.poll_s, server.stop_watch)
     log.info("serving listening", extra={"port": server.port, "version": holder.current.version, "tls": transport.secure,
-                                         "store": "redis" if args.redis_url else "in-process"})
+                                         "store": "redis" if args.redis_url else "in-process",
+                                         "reads": {"registry": str(Path(args.registry).resolve())}})
     return server
 
 
 def main(argv=None) -> int:
+    return cli.run("serving", lambda: _main(argv))
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging("serving", args.log_level)

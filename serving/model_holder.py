@@ -58,6 +58,7 @@ class ModelHolder:
         self._lock = threading.Lock()
         self._by_version: dict[int, LoadedModel] = {}
         self.swaps = 0
+        self.listeners: list = []  # called with the holder after every swap (metrics: serving/request_metrics.py)
         self.current = load_version(registry, pinned_version)
         self._by_version[self.current.version] = self.current
 
@@ -93,6 +94,8 @@ class ModelHolder:
             self.current = loaded
             self.swaps += 1
         log.info("model swapped", extra={"version": loaded.version, "sha256": loaded.sha256})
+        for listener in self.listeners:
+            listener(self)
         return True
 
     def watch(self, interval_s: float, stop: threading.Event) -> threading.Thread:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,7 +188,8 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
     specs, registry = start(cfg, workdir)
     trainers = [make_trainer(cfg, k, s.site_id, s.folder, s.folder / "state") for k, s in enumerate(specs)]
     history, data_epochs = [], 0.0
-    bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress, unit="round")
+    bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress or not sys.stderr.isatty(),
+               unit="round")
     for r in bar:
         manifest, weights = registry.read_bytes(0)
         train = train_config(cfg, r)

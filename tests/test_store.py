@@ -64,4 +64,4 @@ def test_migrations_build_exactly_the_schema_the_code_expects(store_url):
     CoordinatorStore(store_url)  # a second start-up finds the schema current and changes nothing
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
