@@ -64,13 +64,14 @@ def test_a_tls_kit_enrols_a_site_as_handed_over(tmp_path, capsys):
     from coordinator.main import build_parser, build_server
     from deploy.processes import free_port
     from fedads.runtime.pki_cli import init_federation
+    from tests.catalogs import write_model_config
 
     pki = init_federation(tmp_path / "pki")
     enroll_port = free_port()
-    (tmp_path / "model.json").write_text('{"n_items": 20, "dim": 8, "ffn_hidden": 8, "max_seq_len": 5}')
+    model_args = write_model_config(tmp_path / "model", n_ads=20, dim=8, ffn_hidden=8, max_seq_len=5)
     args = build_parser().parse_args([
         "--listen", "127.0.0.1:0", "--db", str(tmp_path / "c.db"), "--registry", str(tmp_path / "registry"),
-        "--aggregator", f"127.0.0.1:{free_port()}", "--init-model", str(tmp_path / "model.json"), "--audit-key",
+        "--aggregator", f"127.0.0.1:{free_port()}", *model_args, "--audit-key",
         str(tmp_path / "audit.key"), "--admin-token-file", str(tmp_path / "admin.token"), "--tls-dir",
         str(pki["coordinator"]), "--ca-dir", str(tmp_path / "pki" / "ca"), "--enroll-listen", f"127.0.0.1:{enroll_port}"])
     coord = build_server(args)
