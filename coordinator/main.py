@@ -10,6 +10,7 @@ from pathlib import Path
 from coordinator.admin_auth import AdminTokenCheck, load_or_create_token
 from coordinator.admin_service import AdminServicer
 from coordinator.audit import AuditLog, load_or_create_key
+from coordinator.lease import CoordinatorLeaseHandle, LeaseHeld
 from coordinator.aggregator_client import AggregatorClient
 from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
@@ -21,7 +22,7 @@ from fedads.runtime.status_codes import code_for
 from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.registry_service import ModelRegistryServicer
-from fedads.runtime.server import GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
+from fedads.runtime.server import BindError, GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
 from fedads.v1 import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 
 log = logging.getLogger("coordinator")
@@ -92,6 +93,17 @@ def build_server(args) -> GrpcServer:
     ca = CertificateAuthority.load(args.ca_dir) if transport.secure else None
     url = args.db if "://" in args.db else sqlite_url(args.db)
     store = CoordinatorStore(url)
+    # Before anything touches rounds: a second coordinator on this database must not fail the first one's round.
+    lease = CoordinatorLeaseHandle(store, args.listen)
+    lease.acquire()
+    try:
+        return _build_server(args, transport, ca, url, store, lease)
+    except BaseException:
+        lease.release()
+        raise
+
+
+def _build_server(args, transport, ca, url, store, lease) -> GrpcServer:
     registry = ModelRegistry(args.registry)
     if not registry.versions() and args.init_model:
         manifest = publish_initial_model(registry, args.init_model, args.init_seed)
@@ -125,7 +137,10 @@ def build_server(args) -> GrpcServer:
                ["fedads.v1.ModelRegistryService"])
     server.start(args.listen, transport, args.enroll_listen)
     server.start_health_endpoint(args.health_listen)
-    server.store, server.rounds = store, rounds
+    server.store, server.rounds, server.lease = store, rounds, lease
+    # A coordinator whose lease was taken over must stop serving: another one now owns the database.
+    lease.keep_renewed(server.request_stop)
+    server.on_stop(lease.release)
     log.info("coordinator listening", extra={"port": server.port, "enrollment_port": server.enrollment_port,
                                              "tls": transport.secure, "db": url.split("@")[-1],
                                              "registry": args.registry})
@@ -138,7 +153,7 @@ def main(argv=None) -> int:
     setup_logging("coordinator", args.log_level)
     try:
         server = build_server(args)
-    except (TransportError, PkiError) as exc:
+    except (TransportError, PkiError, BindError, LeaseHeld) as exc:
         parser.exit(2, f"coordinator: {exc}\n")
     start_metrics_server(args.metrics_port, args.metrics_host)
     server.wait_for_signal()

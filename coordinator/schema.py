@@ -88,3 +88,14 @@ class AuditRecord(Base):
     hash: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
     round_id: Mapped[int] = mapped_column(Integer, index=True, default=0)
+
+
+class CoordinatorLease(Base):
+    """One row: the coordinator process that owns this database (DESIGN §9: one coordinator per database)."""
+    __tablename__ = "coordinator_lease"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255), default="")  # host:pid:nonce, empty when free
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    address: Mapped[str] = mapped_column(String(255), default="")
+    renewed_at: Mapped[float] = mapped_column(Float, default=0.0)

@@ -11,7 +11,7 @@ import torch
 
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.registry import ModelRegistry
-from fedads.runtime.server import GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
+from fedads.runtime.server import BindError, GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
 from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import serving_pb2_grpc
 from serving.batcher import MicroBatcher
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     setup_logging("serving", args.log_level)
     try:
         server = build_server(args)
-    except TransportError as exc:
+    except (TransportError, BindError) as exc:
         parser.exit(2, f"serving: {exc}\n")
     start_metrics_server(args.metrics_port, args.metrics_host)
     server.wait_for_signal()
