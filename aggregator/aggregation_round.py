@@ -12,6 +12,7 @@ import numpy as np
 from aggregator.secagg_stages import SecAggStages, StageClosed
 from fedads.runtime.hashing import secret_matches, sha256_hex
 from fedads.runtime.layout import UpdateLayout
+from fedads.runtime.pause_point import pause
 from fedads.runtime.registry import ModelRegistry
 from privacy.secagg.config import SecAggConfig
 from privacy.secagg.keys import SecAggError
@@ -125,9 +126,11 @@ class AggregationRound:
                 total += self.received[site]
         previous = self.registry.parent_tensors(self.manifest) if self.server_momentum else None
         tensors = self.layout.apply(self.base, total, self.server_lr, self.server_momentum, previous)
+        # Staged, not published: the version becomes visible only when the coordinator commits the round.
         manifest = self.registry.publish_successor(
-            self.manifest, tensors, round_id=self.round_id,
+            self.manifest, tensors, round_id=self.round_id, staged=True,
             extras={"sites": included, "weights": self.layout.weights_of(total),
                     "secure_aggregation": self.stages is not None, "server_learning_rate": self.server_lr,
                     "server_momentum": self.server_momentum if previous is not None else 0.0})
+        pause("FEDADS_PAUSE_AFTER_STAGING", str(manifest["version"]))
         return {"manifest": manifest, "included": included}

@@ -1,6 +1,7 @@
 """The coordinator's handle on the aggregator service."""
 from __future__ import annotations
 
+from fedads.runtime import staging
 from fedads.runtime.server import channel
 from fedads.runtime.tls import Transport
 from fedads.v1 import aggregator_pb2 as apb
@@ -28,10 +29,10 @@ class AggregatorClient:
     def finalize_round(self, round_id: int, site_ids: list[str], min_sites: int) -> dict:
         resp = self.stub.FinalizeRound(apb.FinalizeRoundRequest(round_id=round_id, site_ids=site_ids,
                                                                 min_sites=min_sites), timeout=self.timeout_s)
-        manifest = self.registry.manifest(resp.version)
-        if manifest["sha256"] != resp.sha256:
+        manifest = staging.staged_manifest(self.registry, round_id)
+        if manifest["version"] != resp.version or manifest["sha256"] != resp.sha256:
             raise RuntimeError(f"aggregator reported sha256 {resp.sha256} for version {resp.version}, "
-                               f"registry holds {manifest['sha256']}")
+                               f"registry stages version {manifest['version']} with {manifest['sha256']}")
         return manifest
 
     def drop_participants(self, round_id: int, site_ids: list[str]) -> None:

@@ -11,6 +11,7 @@ from coordinator.admin_auth import AdminTokenCheck, load_or_create_token
 from coordinator.admin_service import AdminServicer
 from coordinator.audit import AuditLog, load_or_create_key
 from coordinator.lease import CoordinatorLeaseHandle, LeaseHeld
+from coordinator.publication import Publisher
 from coordinator.aggregator_client import AggregatorClient
 from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
@@ -105,15 +106,20 @@ def build_server(args) -> GrpcServer:
 
 def _build_server(args, transport, ca, url, store, lease) -> GrpcServer:
     registry = ModelRegistry(args.registry)
-    if not registry.versions() and args.init_model:
+    audit = AuditLog(store, load_or_create_key(Path(args.audit_key)))
+    publisher = Publisher(store, registry, audit)
+    recovery = publisher.recover()
+    if not registry.versions() and not store.latest_model_version() and args.init_model:
         manifest = publish_initial_model(registry, args.init_model, args.init_seed)
+        store.record_model(manifest)
         log.info("published initial model", extra={"version": manifest["version"], "sha256": manifest["sha256"]})
-    for version in registry.versions():
-        store.record_model(registry.manifest(version))
+    completed = store.complete_published_rounds("coordinator restarted during evaluation")
+    for rid in completed:
+        audit.append("round_completed", rid, version=store.round(rid)["result_version"],
+                     evaluation_error="coordinator restarted during evaluation")
     failed = store.fail_interrupted_rounds("coordinator restarted while the round was running")
     if failed:
         log.warning("failed interrupted rounds", extra={"rounds": failed})
-    audit = AuditLog(store, load_or_create_key(Path(args.audit_key)))
     for rid in failed:
         audit.append("round_failed", rid, reason="coordinator restarted while the round was running")
     hub = SiteHub()
@@ -124,7 +130,7 @@ def _build_server(args, transport, ca, url, store, lease) -> GrpcServer:
         except Exception:  # noqa: BLE001 - an aggregator that restarted too holds nothing
             log.warning("could not abort interrupted round on the aggregator", extra={"round_id": rid})
     rounds = RoundManager(store, hub, aggregator, args.aggregator_public or args.aggregator,
-                          reconnect_grace_s=args.reconnect_grace_s, audit=audit)
+                          reconnect_grace_s=args.reconnect_grace_s, audit=audit, publisher=publisher)
     interceptors = [AdminTokenCheck(load_or_create_token(args.admin_token_file))]
     if transport.secure:
         interceptors.insert(0, PeerAuthorization(SERVICE_ROLES, site_certificate_check(store), OPEN_METHODS))
@@ -137,7 +143,7 @@ def _build_server(args, transport, ca, url, store, lease) -> GrpcServer:
                ["fedads.v1.ModelRegistryService"])
     server.start(args.listen, transport, args.enroll_listen)
     server.start_health_endpoint(args.health_listen)
-    server.store, server.rounds, server.lease = store, rounds, lease
+    server.store, server.rounds, server.lease, server.recovery = store, rounds, lease, recovery
     # A coordinator whose lease was taken over must stop serving: another one now owns the database.
     lease.keep_renewed(server.request_stop)
     server.on_stop(lease.release)

@@ -29,7 +29,7 @@ class RoundFailed(Exception):
 
 class RoundManager:
     def __init__(self, store: CoordinatorStore, hub: SiteHub, aggregator, aggregator_address: str,
-                 reconnect_grace_s: float = 5.0, poll_s: float = 0.1, audit=None):
+                 reconnect_grace_s: float = 5.0, poll_s: float = 0.1, audit=None, publisher=None):
         self.store = store
         self.hub = hub
         self.aggregator = aggregator
@@ -39,6 +39,7 @@ class RoundManager:
         self._changed = threading.Condition()
         self._threads: dict[int, threading.Thread] = {}
         self.audit = audit
+        self.publisher = publisher
 
     def audit_event(self, kind: str, round_id: int, **payload) -> None:
         if self.audit is not None:
@@ -165,6 +166,10 @@ class RoundManager:
             log.info("round completed", extra={"round_id": round_id, "version": manifest["version"]})
         except Exception as exc:  # noqa: BLE001 - any failure must end the round cleanly
             reason = str(exc) if isinstance(exc, RoundFailed) else f"{type(exc).__name__}: {exc}"
+            if self._complete_committed(round_id, reason):
+                return
+            if self.publisher is not None:
+                self.publisher.discard(round_id)
             if self.store.fail_round(round_id, reason):
                 metrics.ROUNDS.labels("FAILED").inc()
                 self.audit_event("round_failed", round_id, reason=reason)
@@ -176,6 +181,19 @@ class RoundManager:
         finally:
             for site in tokens:
                 self.hub.clear(site, round_id)
+
+    def _complete_committed(self, round_id: int, reason: str) -> bool:
+        """A round whose model is committed is published: a later failure (evaluation) cannot unpublish it,
+        so the round completes, with the failure noted, instead of failing beside a published version."""
+        rnd = self.store.round(round_id)
+        if rnd is None or not rnd["result_version"] or rnd["state"] != "EVALUATING":
+            return False
+        self.store.set_round_state(round_id, "COMPLETED", metrics_json=json.dumps(
+            {**rnd["metrics"], "evaluation_error": reason[:500]}))
+        metrics.ROUNDS.labels("COMPLETED").inc()
+        self.audit_event("round_completed", round_id, version=rnd["result_version"], evaluation_error=reason[:500])
+        log.warning("round completed without its evaluation", extra={"round_id": round_id, "reason": reason})
+        return True
 
     def _participants(self, round_id: int) -> list[dict]:
         return self.store.round(round_id)["participants"]
@@ -252,12 +270,10 @@ class RoundManager:
         uploaded = [p["site_id"] for p in self._participants(round_id) if p["state"] == "UPLOADED"]
         stage_id = self.store.open_stage(round_id, "aggregate", time.time() + settings.train_deadline_s)
         manifest = self.aggregator.finalize_round(round_id, uploaded, settings.min_sites)
-        self.store.record_model(manifest)
         self.store.close_stage(stage_id, "ok", uploaded)
-        self.audit_event("model_published", round_id, version=manifest["version"], sha256=manifest["sha256"],
-                  parent_version=manifest["parent_version"], sites=manifest["extras"].get("sites", uploaded),
-                  secure_aggregation=manifest["extras"].get("secure_aggregation", False))
-        self.store.set_round_state(round_id, "EVALUATING", result_version=manifest["version"])
+        # One durable step: model row, round state and `model_published` commit together, then the
+        # staged version is renamed into the registry.
+        manifest = self.publisher.commit(round_id, manifest)
         log.info("model published", extra={"round_id": round_id, "version": manifest["version"],
                                            "sha256": manifest["sha256"]})
         return manifest

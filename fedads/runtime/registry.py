@@ -29,6 +29,11 @@ class RegistryError(RuntimeError):
     pass
 
 
+def staged_dir(root: Path, round_id: int) -> Path:
+    """Where a round's version waits for its commit: a dot folder, which versions() never lists."""
+    return Path(root) / f".staged-r{int(round_id):08d}"
+
+
 class VersionNotFound(RegistryError):
     pass
 
@@ -99,9 +104,11 @@ class ModelRegistry:
 
     def publish(self, tensors: Mapping[str, np.ndarray], scopes: Mapping[str, str], *, parent_version: int,
                 round_id: int, model_config: Mapping, metrics: Mapping | None = None,
-                extras: Mapping | None = None, statistics: Iterable[str] = ()) -> dict:
+                extras: Mapping | None = None, statistics: Iterable[str] = (), staged: bool = False) -> dict:
         """statistics: tensors that hold the sites' weighted mean of a value rather than trained weights
-        (the manifest marks them, and UpdateLayout.apply never takes a server step on them)."""
+        (the manifest marks them, and UpdateLayout.apply never takes a server step on them).
+        staged: write the version where no reader looks (fedads.runtime.staging); it becomes visible only
+        when the coordinator commits its round."""
         if set(tensors) != set(scopes):
             raise RegistryError("every published tensor needs exactly one scope")
         statistics = set(statistics)
@@ -131,21 +138,23 @@ class ModelRegistry:
                 try:
                     # rename() of a folder onto a missing name is atomic; if another publisher took
                     # the number first the rename fails and we try the next one.
-                    os.rename(staging, self._dir(version))
+                    target = staged_dir(self.root, round_id) if staged else self._dir(version)
+                    os.rename(staging, target)
                     return manifest
                 except OSError:
-                    if not self._dir(version).exists():
+                    if staged or not self._dir(version).exists():
                         raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
     def publish_successor(self, base: Mapping, tensors: Mapping[str, np.ndarray], *, round_id: int,
-                          extras: Mapping | None = None) -> dict:
+                          extras: Mapping | None = None, staged: bool = False) -> dict:
         """Publish tensors as the next version of the model `base` describes: same scopes, statistics and
         model config, with base as the parent."""
         return self.publish(tensors, {t["name"]: t["scope"] for t in base["tensors"]},
                             parent_version=base["version"], round_id=round_id, model_config=base["model_config"],
-                            extras=extras, statistics=(t["name"] for t in base["tensors"] if t.get("statistic")))
+                            extras=extras, statistics=(t["name"] for t in base["tensors"] if t.get("statistic")),
+                            staged=staged)
 
     def set_metrics(self, version: int, metrics: Mapping) -> dict:
         """Attach evaluation metrics to a version (weights untouched; manifest replaced atomically)."""
