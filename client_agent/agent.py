@@ -133,7 +133,11 @@ class SiteAgent:
     # --- tasks ---
     def model(self, version: int) -> tuple[dict, bytes]:
         if self._model_cache is None or self._model_cache[0]["version"] != version:
-            self._model_cache = download_model(self.registry, version, metadata=self.metadata)
+            manifest, data = download_model(self.registry, version, metadata=self.metadata)
+            trust = self.store.model_trust()
+            if trust is not None:  # refuse a version the coordinator did not sign, or an older log's
+                trust.accept(manifest)
+            self._model_cache = manifest, data
         return self._model_cache
 
     def handle(self, task) -> None:

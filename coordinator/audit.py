@@ -46,6 +46,10 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
     return key
 
 
+def public_hex(key: Ed25519PrivateKey) -> str:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+
+
 class AuditLog:
     def __init__(self, store, key: Ed25519PrivateKey):
         self.store, self.key = store, key

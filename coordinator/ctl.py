@@ -207,12 +207,18 @@ def cmd_audit(admin, args) -> int:
         else:
             key = admin.GetAuditPublicKey(common_pb2.Empty(), timeout=30).ed25519_hex
         ok, bad, reason = verify(records, key)
+        if ok:
+            ok, reason = _check_heads(records, key, args)
         if not ok:
             print(f"coordinatorctl: audit: FAILED at {reason}", file=sys.stderr)
             return 1
     shown = [r for r in records if not args.round or r["body"]["round_id"] == args.round]
     if args.export:
         Path(args.export).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in shown))
+    if args.export_head:
+        from coordinator.audit_heads import head_of
+
+        Path(args.export_head).write_text(json.dumps(head_of(records)) + "\n")
     if args.json:
         print(json.dumps(shown, indent=1))
     else:
@@ -223,6 +229,27 @@ def cmd_audit(admin, args) -> int:
     if args.verify and not args.json:
         print(f"verified: {len(records)} records, chain and signatures intact")
     return 0
+
+
+def _check_heads(records: list[dict], key: str, args) -> tuple[bool, str]:
+    """The chain against the newest signed heads found: the registry's manifests, a head file, --expect-head."""
+    from coordinator import audit_heads
+    from fedads.runtime.registry import manifest_from_proto
+
+    try:
+        heads = [("--expect-head", audit_heads.parse_expect(h)) for h in args.expect_head]
+        heads += [(f"head file {f}", audit_heads.read_head_file(f, key)) for f in args.head_file]
+        if args.registry:
+            manifests = audit_heads.registry_manifests(args.registry)
+        elif args.file:
+            manifests = []  # offline: only the heads given on the command line
+        else:
+            manifests = [manifest_from_proto(m) for m in
+                         args.registry_stub.ListModels(registry_pb2.ListModelsRequest(), timeout=30).models]
+        heads += audit_heads.manifest_heads(manifests, key)
+    except audit_heads.HeadError as exc:
+        return False, str(exc)
+    return audit_heads.check(records, heads)
 
 
 def cmd_revoke(admin, args) -> int:
@@ -296,6 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "default: ask the coordinator")
     s.add_argument("--export", default="", help="write the records shown as JSON lines")
     s.add_argument("--file", default="", help="read an exported JSON-lines log instead of asking the coordinator")
+    s.add_argument("--expect-head", action="append", default=[], metavar="SEQ:HASH",
+                   help="with --verify: the log must hold this record (repeatable)")
+    s.add_argument("--head-file", action="append", default=[],
+                   help="with --verify: a head written earlier by --export-head (repeatable)")
+    s.add_argument("--registry", default="",
+                   help="with --verify: a registry folder whose signed manifests name heads (default: the "
+                        "coordinator's registry, or none with --file)")
+    s.add_argument("--export-head", default="", help="write the newest record's signed head to this file")
     s.set_defaults(fn=cmd_audit)
     s = sub.add_parser("revoke", help="revoke a site: its next call is refused")
     s.add_argument("--site", required=True)

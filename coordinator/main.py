@@ -11,7 +11,7 @@ from coordinator.admin_auth import AdminTokenCheck, load_or_create_token
 from coordinator.admin_service import AdminServicer
 from coordinator.audit import AuditLog, load_or_create_key
 from coordinator.lease import CoordinatorLeaseHandle, LeaseHeld
-from coordinator.publication import Publisher
+from coordinator.publication import AuditGap, Publisher
 from coordinator.aggregator_client import AggregatorClient
 from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
@@ -23,18 +23,19 @@ from fedads.runtime.status_codes import code_for
 from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.registry_service import ModelRegistryServicer
-from fedads.runtime.server import BindError, GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
+from fedads.runtime.server import (BindError, GrpcServer, add_health_flags, add_metrics_flags, check_bindable,
+                                   start_metrics_server)
 from fedads.v1 import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 
 log = logging.getLogger("coordinator")
 
 
-def publish_initial_model(registry: ModelRegistry, config_path: Path, seed: int) -> dict:
+def publish_initial_model(publisher: Publisher, config_path: Path, seed: int) -> dict:
     from admodels.models.fedads_model import ModelConfig, build_model
 
     config = ModelConfig.from_dict(json.loads(config_path.read_text()))
     model = build_model(config, seed=seed)
-    return registry.publish(**model.publication(), parent_version=0, round_id=0)
+    return publisher.publish_initial(model.publication())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +94,11 @@ def build_server(args) -> GrpcServer:
     transport = transport_from_args(args)
     ca = CertificateAuthority.load(args.ca_dir) if transport.secure else None
     url = args.db if "://" in args.db else sqlite_url(args.db)
+    # Ports first: a second coordinator started by mistake must stop before it opens a database or a registry.
+    enroll = args.enroll_listen if transport.secure else ""
+    for address, what in ((args.listen, "gRPC server"), (enroll, "enrolment port"), (args.health_listen, "health endpoint")):
+        if address:
+            check_bindable(address, what)
     store = CoordinatorStore(url)
     # Before anything touches rounds: a second coordinator on this database must not fail the first one's round.
     lease = CoordinatorLeaseHandle(store, args.listen)
@@ -108,10 +114,10 @@ def _build_server(args, transport, ca, url, store, lease) -> GrpcServer:
     registry = ModelRegistry(args.registry)
     audit = AuditLog(store, load_or_create_key(Path(args.audit_key)))
     publisher = Publisher(store, registry, audit)
+    publisher.check_head()  # before anything appends to a log that may have been cut
     recovery = publisher.recover()
     if not registry.versions() and not store.latest_model_version() and args.init_model:
-        manifest = publish_initial_model(registry, args.init_model, args.init_seed)
-        store.record_model(manifest)
+        manifest = publish_initial_model(publisher, args.init_model, args.init_seed)
         log.info("published initial model", extra={"version": manifest["version"], "sha256": manifest["sha256"]})
     completed = store.complete_published_rounds("coordinator restarted during evaluation")
     for rid in completed:
@@ -159,7 +165,7 @@ def main(argv=None) -> int:
     setup_logging("coordinator", args.log_level)
     try:
         server = build_server(args)
-    except (TransportError, PkiError, BindError, LeaseHeld) as exc:
+    except (TransportError, PkiError, BindError, LeaseHeld, AuditGap) as exc:
         parser.exit(2, f"coordinator: {exc}\n")
     start_metrics_server(args.metrics_port, args.metrics_host)
     server.wait_for_signal()

@@ -14,11 +14,11 @@ import os
 import time
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from coordinator.schema import ModelVersion, Round
+from coordinator.schema import AuditRecord, ModelVersion, Round
 from coordinator.store import StoreError
-from fedads.runtime import staging
+from fedads.runtime import manifest_signing, staging
 from fedads.runtime.pause_point import pause
 from fedads.runtime.registry import ModelRegistry
 
@@ -27,22 +27,36 @@ log = logging.getLogger(__name__)
 QUARANTINE = ".quarantine"
 
 
+class AuditGap(Exception):
+    """The database's audit log lacks or differs from a record a signed manifest names."""
+
+
 class Publisher:
     def __init__(self, store, registry: ModelRegistry, audit):
         self.store, self.registry, self.audit = store, registry, audit
 
     def commit(self, round_id: int, manifest: dict) -> dict:
         """After `record` the round's version exists (a restart rolls it forward); before, nothing of it does."""
-        self.record(round_id, manifest)
+        head = self.record(round_id, manifest)
         pause("FEDADS_PAUSE_AFTER_COMMIT", str(manifest["version"]))
-        return staging.commit(self.registry, round_id, manifest["sha256"])
+        return staging.commit(self.registry, round_id, manifest["sha256"], self._signed(manifest, head))
 
-    def record(self, round_id: int, manifest: dict) -> None:
-        """The durable step: model row, round state and audit record in one SQL transaction."""
+    def publish_initial(self, publication: dict) -> dict:
+        """Version 1 from a freshly built model: staged, recorded and signed like any round's version."""
+        manifest = self.registry.publish(**publication, parent_version=0, round_id=0, staged=True)
+        head = self.record(0, manifest)
+        return staging.commit(self.registry, 0, manifest["sha256"], self._signed(manifest, head))
+
+    def _signed(self, manifest: dict, head: dict) -> dict:
+        return manifest_signing.signed_fields(manifest, self.audit.key, head["seq"], head["hash"])
+
+    def record(self, round_id: int, manifest: dict) -> dict:
+        """The durable step: model row, round state and audit record in one SQL transaction; returns the
+        audit record's (seq, hash), the head the manifest will be signed under."""
         sites = manifest["extras"].get("sites", [])
         with self.audit.transaction() as (s, append):
-            rnd = s.get(Round, round_id)
-            if rnd is None or rnd.state != "AGGREGATING":
+            rnd = s.get(Round, round_id) if round_id else None
+            if round_id and (rnd is None or rnd.state != "AGGREGATING"):
                 raise StoreError("precondition", f"round {round_id} is {rnd.state if rnd else 'missing'}; "
                                                  "only an aggregating round can publish")
             if s.get(ModelVersion, manifest["version"]) is not None:
@@ -50,10 +64,53 @@ class Publisher:
             s.add(ModelVersion(version=manifest["version"], parent_version=manifest["parent_version"],
                                round_id=round_id, sha256=manifest["sha256"], size_bytes=manifest["size_bytes"],
                                created_at=time.time(), metrics_json=json.dumps(manifest.get("metrics", {}))))
-            rnd.state, rnd.result_version = "EVALUATING", manifest["version"]
-            append("model_published", round_id, version=manifest["version"], sha256=manifest["sha256"],
-                   parent_version=manifest["parent_version"], sites=sites,
-                   secure_aggregation=manifest["extras"].get("secure_aggregation", False))
+            if rnd is not None:
+                rnd.state, rnd.result_version = "EVALUATING", manifest["version"]
+            rec = append("model_published", round_id, version=manifest["version"], sha256=manifest["sha256"],
+                         parent_version=manifest["parent_version"], sites=sites,
+                         secure_aggregation=manifest["extras"].get("secure_aggregation", False))
+        return {"seq": rec["body"]["index"], "hash": rec["hash"]}
+
+    def _published_head(self, version: int) -> dict | None:
+        """The (seq, hash) of the audit record that published or adopted `version`."""
+        with self.store.session() as s:
+            for rec in s.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc())):
+                body = json.loads(rec.body_json)
+                if body["kind"] in ("model_published", "model_adopted") and body["payload"].get("version") == version:
+                    return {"seq": rec.seq, "hash": rec.hash}
+        return None
+
+    def adopt(self, manifest: dict) -> dict:
+        """Sign a committed version published before manifests were signed, under a `model_adopted` record."""
+        with self.audit.transaction() as (_s, append):
+            rec = append("model_adopted", manifest["round_id"], version=manifest["version"], sha256=manifest["sha256"])
+        head = {"seq": rec["body"]["index"], "hash": rec["hash"]}
+        return staging.rewrite_manifest(self.registry, manifest["version"], self._signed(manifest, head))
+
+    def check_head(self) -> None:
+        """Refuse to go on from a log whose newest records were deleted: every signed manifest names a
+        record the database must still hold, with the same hash."""
+        pub = self.audit.key.public_key()
+        newest = None
+        for version in self.registry.versions():
+            try:
+                head = manifest_signing.verify(self.registry.manifest(version), pub)
+            except (manifest_signing.ManifestRejected, ValueError, OSError):
+                continue
+            if newest is None or head["seq"] > newest[1]["seq"]:
+                newest = (version, head)
+        if newest is None:
+            return
+        version, head = newest
+        with self.store.session() as s:
+            rec = s.get(AuditRecord, head["seq"])
+            count = s.scalar(select(func.count()).select_from(AuditRecord)) or 0
+        if rec is None:
+            raise AuditGap(f"audit log truncated: record {min(count, head['seq'])} is missing (the database holds "
+                           f"{count} records; model v{version} is signed under record {head['seq']})")
+        if rec.hash != head["hash"]:
+            raise AuditGap(f"audit log rewritten: record {head['seq']} differs from the one model v{version} "
+                           "is signed under")
 
     def discard(self, round_id: int) -> None:
         if staging.discard(self.registry, round_id):
@@ -61,12 +118,12 @@ class Publisher:
 
     def committed(self) -> dict[int, ModelVersion]:
         with self.store.session() as s:
-            return {m.round_id: m for m in s.scalars(select(ModelVersion).where(ModelVersion.round_id > 0))}
+            return {m.round_id: m for m in s.scalars(select(ModelVersion).order_by(ModelVersion.version))}
 
     def recover(self) -> dict:
         """Resolve what a killed coordinator or aggregator left in the registry; returns what it did."""
         report = {"partial_writes_removed": staging.remove_partial_writes(self.registry),
-                  "rolled_forward": [], "discarded": [], "quarantined": []}
+                  "rolled_forward": [], "discarded": [], "quarantined": [], "adopted": []}
         committed = self.committed()
         known = {m.version: m.sha256 for m in committed.values()}
         for version in self.registry.versions():
@@ -77,15 +134,22 @@ class Publisher:
                 why = f"manifest unreadable ({type(exc).__name__}: {str(exc)[:120]})"
                 report["quarantined"].append(self.quarantine(version, why))
                 continue
-            if manifest.get("round_id", 0) == 0:
-                self.store.record_model(manifest)  # the initial model, published by the coordinator itself
-            elif known.get(version) != manifest.get("sha256"):
+            if not committed and manifest.get("round_id", 0) == 0 and not manifest.get("signature"):
+                # A registry seeded before this database's first start: its initial model is taken as given.
+                self.store.record_model(manifest)
+                known[version] = manifest["sha256"]
+            if known.get(version) != manifest.get("sha256"):
                 report["quarantined"].append(self.quarantine(version, "no committed round publishes it"))
+            elif not manifest.get("signature"):
+                self.adopt(manifest)
+                report["adopted"].append(version)
         # After the scan: a version written by hand may hold the number a committed staging needs.
         for rid in staging.staged_rounds(self.registry):
             mv = committed.get(rid)
-            if mv is not None:
-                staging.commit(self.registry, rid, mv.sha256)
+            head = self._published_head(mv.version) if mv is not None else None
+            if mv is not None and head is not None:
+                manifest = staging.staged_manifest(self.registry, rid)
+                staging.commit(self.registry, rid, mv.sha256, self._signed(manifest, head))
                 report["rolled_forward"].append(mv.version)
             else:
                 staging.discard(self.registry, rid)

@@ -10,13 +10,14 @@ from pathlib import Path
 import torch
 
 from fedads.runtime.logs import setup_logging
-from fedads.runtime.registry import ModelRegistry
+from fedads.runtime.manifest_signing import ManifestRejected, ModelTrust
+from fedads.runtime.registry import ModelRegistry, RegistryError
 from fedads.runtime.server import BindError, GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
 from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import serving_pb2_grpc
 from serving.batcher import MicroBatcher
 from serving.behavior_store import open_store
-from serving.model_holder import ModelHolder
+from serving.model_holder import ModelHolder, NoIntactVersion
 from serving.service import ServingServicer
 from serving.site_mode import SitePrivateParameters
 
@@ -28,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", default="127.0.0.1:7200", help="gRPC listen address (host:port)")
     p.add_argument("--registry", default="registry", help="model registry folder")
     p.add_argument("--model-version", type=int, default=0, help="pin a version (0: newest, hot-swapped)")
+    p.add_argument("--audit-public-key", default="",
+                   help="the coordinator's audit key (hex, or a file such as audit.pub): serve only versions it "
+                        "signed, never one from an older log (default: no check; set it in production)")
     p.add_argument("--poll-s", type=float, default=2.0, help="seconds between checks for a new version")
     p.add_argument("--redis-url", default="", help="redis://host:port/db for behaviour sequences "
                                                    "(empty: in-process store)")
@@ -49,10 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
 SERVICE_ROLES = {"fedads.v1.ServingService": {"client", "operator"}}
 
 
+def model_trust(key: str) -> ModelTrust | None:
+    if not key:
+        return None
+    return ModelTrust(Path(key).read_text() if Path(key).is_file() else key)
+
+
 def build_server(args) -> GrpcServer:
     transport = transport_from_args(args)
     torch.set_num_threads(args.threads)
-    holder = ModelHolder(ModelRegistry(args.registry), args.model_version)
+    holder = ModelHolder(ModelRegistry(args.registry), args.model_version, trust=model_trust(args.audit_public_key))
     store = open_store(args.redis_url, args.max_seq_len, args.ttl_s)
     site = SitePrivateParameters(Path(args.site_state), holder.current.config) if args.site_state else None
     batcher = MicroBatcher(args.max_batch, site.private if site else None)
@@ -76,7 +86,7 @@ def main(argv=None) -> int:
     setup_logging("serving", args.log_level)
     try:
         server = build_server(args)
-    except (TransportError, BindError) as exc:
+    except (TransportError, BindError, NoIntactVersion, RegistryError, ManifestRejected, OSError) as exc:
         parser.exit(2, f"serving: {exc}\n")
     start_metrics_server(args.metrics_port, args.metrics_host)
     server.wait_for_signal()

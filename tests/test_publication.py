@@ -94,13 +94,13 @@ def test_recovery_resolves_every_leftover_of_a_killed_publisher(tmp_path):
     from coordinator.audit import AuditLog, load_or_create_key
     from coordinator.publication import Publisher
     from coordinator.store import CoordinatorStore
-    from fedads.runtime import staging
+    from fedads.runtime import manifest_signing, staging
 
     store = CoordinatorStore(f"sqlite:///{tmp_path / 'c.db'}")
     registry = ModelRegistry(tmp_path / "registry")
     publisher = Publisher(store, registry, AuditLog(store, load_or_create_key(tmp_path / "audit.key")))
     t = {"w": np.zeros(3, np.float32)}
-    base = registry.publish(t, {"w": "global"}, parent_version=0, round_id=0, model_config={})
+    base = publisher.publish_initial({"tensors": t, "scopes": {"w": "global"}, "model_config": {}})
     store.create_enrollment("site-a")
     rid = store.create_round({}, 1, {"site-a": "h" * 64})
     store.set_round_state(rid, "AGGREGATING")
@@ -116,7 +116,13 @@ def test_recovery_resolves_every_leftover_of_a_killed_publisher(tmp_path):
     assert report["partial_writes_removed"] == [".staging-dead"]
     assert report["quarantined"] == [f"v{hand['version']:06d}: no committed round publishes it"] != []
     assert registry.versions() == [1, committed["version"]] and staging.staged_rounds(registry) == []
-    assert registry.read_bytes(committed["version"])[0]["sha256"] == committed["sha256"]
+    rolled = registry.read_bytes(committed["version"])[0]
+    assert rolled["sha256"] == committed["sha256"]
+    # Rolled forward under the audit record its commit wrote, signed like a version committed without a crash.
+    key = manifest_signing.public_key((tmp_path / "audit.pub").read_text())
+    head = manifest_signing.verify(rolled, key)
+    [rec] = [r for r in publisher.audit.records(rid) if r["body"]["kind"] == "model_published"]
+    assert head == {"seq": rec["body"]["index"], "hash": rec["hash"]}
     # A manifest that no longer parses is moved aside and named, and start-up goes on.
     (tmp_path / "registry" / "v000001" / "manifest.json").write_text("{not json")
     report = publisher.recover()

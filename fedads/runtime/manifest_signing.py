@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from pathlib import Path
 from typing import Mapping
 
 from cryptography.exceptions import InvalidSignature
@@ -64,23 +66,38 @@ def verify(manifest: Mapping, key: Ed25519PublicKey) -> dict:
     return {"seq": int(head["seq"]), "hash": head["hash"]}
 
 
-class HeadWatermark:
-    """The newest audit head a reader has seen; a version signed under an older head is refused, so a log
-    cut back and re-grown cannot hand out versions as if nothing happened."""
+class ModelTrust:
+    """What a reader (serving, a site) trusts: the coordinator's audit key, and the newest version and audit
+    head it has seen, optionally kept in a file so a restart does not forget it. A newer version must carry a
+    newer head, and a version seen before must keep its head: a log cut back and re-grown, or a manifest
+    swapped for an older genuine one, is refused."""
 
-    def __init__(self, seq: int = -1, hash_: str = ""):
-        self.seq, self.hash = seq, hash_
+    def __init__(self, key_hex: str, memory: Path | None = None):
+        self.key = public_key(key_hex)
+        self.memory = Path(memory) if memory else None
+        self.version, self.head = 0, {"seq": -1, "hash": ""}
+        if self.memory is not None and self.memory.exists():
+            saved = json.loads(self.memory.read_text())
+            self.version, self.head = int(saved["version"]), dict(saved["head"])
 
-    def check(self, version: int, head: Mapping, newest: bool) -> None:
-        if newest and head["seq"] < self.seq:
-            raise ManifestRejected(f"model version {version} carries audit head {head['seq']}, older than head "
-                                   f"{self.seq} seen before (the audit log went backwards)")
-        if head["seq"] == self.seq and self.hash and head["hash"] != self.hash:
-            raise ManifestRejected(f"model version {version} names audit record {head['seq']} with another hash "
-                                   "than seen before (the audit log was rewritten)")
+    def check(self, manifest: Mapping) -> dict:
+        """Verify `manifest`; returns its audit head. Does not move the watermark (see `accept`)."""
+        head = verify(manifest, self.key)
+        version = int(manifest["version"])
+        if version > self.version and head["seq"] <= self.head["seq"]:
+            raise ManifestRejected(f"model version {version} is signed under audit record {head['seq']}, not newer "
+                                   f"than record {self.head['seq']} of version {self.version} seen before "
+                                   "(the audit log went backwards)")
+        if version == self.version and head != self.head:
+            raise ManifestRejected(f"model version {version} is signed under another audit head than before "
+                                   "(the audit log was rewritten)")
+        return head
 
-    def advance(self, head: Mapping) -> bool:
-        if head["seq"] > self.seq:
-            self.seq, self.hash = int(head["seq"]), head["hash"]
-            return True
-        return False
+    def accept(self, manifest: Mapping) -> None:
+        head = self.check(manifest)
+        if int(manifest["version"]) > self.version:
+            self.version, self.head = int(manifest["version"]), head
+            if self.memory is not None:
+                tmp = self.memory.with_name(f".{self.memory.name}.tmp")
+                tmp.write_text(json.dumps({"version": self.version, "head": self.head}))
+                os.replace(tmp, self.memory)

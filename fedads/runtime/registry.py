@@ -177,6 +177,8 @@ def manifest_to_proto(manifest: Mapping):
         tensors=[common_pb2.TensorSpec(name=t["name"], shape=t["shape"], dtype=t["dtype"], scope=t["scope"],
                                        statistic=bool(t.get("statistic", False)))
                  for t in manifest["tensors"]],
+        audit_seq=int((manifest.get("audit_head") or {}).get("seq", 0)),
+        audit_hash=(manifest.get("audit_head") or {}).get("hash", ""), signature=manifest.get("signature", ""),
     )
 
 
@@ -187,4 +189,6 @@ def manifest_from_proto(msg) -> dict:
         "metrics": json.loads(msg.metrics_json or "{}"), "created_at": msg.created_at,
         "tensors": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "scope": t.scope,
                      "statistic": t.statistic} for t in msg.tensors],
+        **({"audit_head": {"seq": msg.audit_seq, "hash": msg.audit_hash}, "signature": msg.signature}
+           if msg.signature else {}),
     }

@@ -20,6 +20,13 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
             abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
         except RegistryError as exc:
             abort(context, grpc.StatusCode.DATA_LOSS, str(exc))
+        except FileNotFoundError as exc:  # a manifest whose weights are gone
+            abort(context, grpc.StatusCode.DATA_LOSS, f"model files missing in the registry: {exc.filename}")
+        except (ValueError, KeyError, TypeError) as exc:  # a manifest that no longer parses (JSONDecodeError)
+            abort(context, grpc.StatusCode.DATA_LOSS, f"model manifest unreadable: {type(exc).__name__}: "
+                                                      f"{str(exc).splitlines()[0][:200]}")
+        except OSError as exc:
+            abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"registry cannot be read: {exc.strerror}")
 
     def GetManifest(self, request, context):
         return self._guard(context, lambda: manifest_to_proto(self.registry.manifest(request.version)))
@@ -30,8 +37,13 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
             yield common_pb2.Chunk(data=piece, offset=offset)
 
     def ListModels(self, request, context):
-        return registry_pb2.ListModelsResponse(
-            models=[manifest_to_proto(self.registry.manifest(v)) for v in self.registry.versions()])
+        models = []
+        for v in self.registry.versions():
+            try:
+                models.append(manifest_to_proto(self.registry.manifest(v)))
+            except (ValueError, KeyError, TypeError, OSError):
+                continue  # unreadable: quarantined and named by the coordinator's next start
+        return registry_pb2.ListModelsResponse(models=models)
 
 
 def download_model(stub: registry_pb2_grpc.ModelRegistryServiceStub, version: int = 0, metadata=None):

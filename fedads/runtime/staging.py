@@ -89,3 +89,17 @@ def remove_partial_writes(registry: ModelRegistry) -> list[str]:
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p.name)
     return sorted(removed)
+
+
+def rewrite_manifest(registry: ModelRegistry, version: int, fields: Mapping) -> dict:
+    """Add fields to a published version's manifest (weights untouched; the manifest replaced atomically)."""
+    folder = registry.root / f"v{version:06d}"
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest.update(fields)
+    tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex}"
+    with open(tmp, "wb") as fh:
+        fh.write(json.dumps(manifest, indent=1).encode())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, folder / MANIFEST)
+    return manifest

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66\x65\x64\x61\x64s/v1/common.proto\x12\tfedads.v1\"Z\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x11\n\tstatistic\x18\x05 \x01(\x08\"\xdb\x01\n\rModelManifest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x16\n\x0eparent_version\x18\x02 \x01(\x03\x12\x10\n\x08round_id\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x19\n\x11model_config_json\x18\x06 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12&\n\x07tensors\x18\t \x03(\x0b\x32\x15.fedads.v1.TensorSpec\"%\n\x05\x43hunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"\x07\n\x05\x45mptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66\x65\x64\x61\x64s/v1/common.proto\x12\tfedads.v1\"Z\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x11\n\tstatistic\x18\x05 \x01(\x08\"\x95\x02\n\rModelManifest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x16\n\x0eparent_version\x18\x02 \x01(\x03\x12\x10\n\x08round_id\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x19\n\x11model_config_json\x18\x06 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12&\n\x07tensors\x18\t \x03(\x0b\x32\x15.fedads.v1.TensorSpec\x12\x11\n\taudit_seq\x18\x65 \x01(\x03\x12\x12\n\naudit_hash\x18\x66 \x01(\t\x12\x11\n\tsignature\x18g \x01(\t\"%\n\x05\x43hunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"\x07\n\x05\x45mptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TENSORSPEC']._serialized_start=37
   _globals['_TENSORSPEC']._serialized_end=127
   _globals['_MODELMANIFEST']._serialized_start=130
-  _globals['_MODELMANIFEST']._serialized_end=349
-  _globals['_CHUNK']._serialized_start=351
-  _globals['_CHUNK']._serialized_end=388
-  _globals['_EMPTY']._serialized_start=390
-  _globals['_EMPTY']._serialized_end=397
+  _globals['_MODELMANIFEST']._serialized_end=407
+  _globals['_CHUNK']._serialized_start=409
+  _globals['_CHUNK']._serialized_end=446
+  _globals['_EMPTY']._serialized_start=448
+  _globals['_EMPTY']._serialized_end=455
 # @@protoc_insertion_point(module_scope)

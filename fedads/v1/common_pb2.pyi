@@ -21,7 +21,7 @@ class TensorSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., scope: _Optional[str] = ..., statistic: _Optional[bool] = ...) -> None: ...
 
 class ModelManifest(_message.Message):
-    __slots__ = ("version", "parent_version", "round_id", "sha256", "size_bytes", "model_config_json", "metrics_json", "created_at", "tensors")
+    __slots__ = ("version", "parent_version", "round_id", "sha256", "size_bytes", "model_config_json", "metrics_json", "created_at", "tensors", "audit_seq", "audit_hash", "signature")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,9 @@ class ModelManifest(_message.Message):
     METRICS_JSON_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TENSORS_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_HASH_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     version: int
     parent_version: int
     round_id: int
@@ -40,7 +43,10 @@ class ModelManifest(_message.Message):
     metrics_json: str
     created_at: str
     tensors: _containers.RepeatedCompositeFieldContainer[TensorSpec]
-    def __init__(self, version: _Optional[int] = ..., parent_version: _Optional[int] = ..., round_id: _Optional[int] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., model_config_json: _Optional[str] = ..., metrics_json: _Optional[str] = ..., created_at: _Optional[str] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ...) -> None: ...
+    audit_seq: int
+    audit_hash: str
+    signature: str
+    def __init__(self, version: _Optional[int] = ..., parent_version: _Optional[int] = ..., round_id: _Optional[int] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., model_config_json: _Optional[str] = ..., metrics_json: _Optional[str] = ..., created_at: _Optional[str] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., audit_seq: _Optional[int] = ..., audit_hash: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class Chunk(_message.Message):
     __slots__ = ("data", "offset")
