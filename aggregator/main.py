@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     except TransportError as exc:
         parser.exit(2, f"aggregator: {exc}\n")
     core = AggregatorCore(ModelRegistry(args.registry))
-    server = GrpcServer(max_workers=256, interceptors=[PeerAuthorization(METHOD_ROLES)] if transport.secure else [])
+    server = GrpcServer(max_workers=256, interceptors=[PeerAuthorization(METHOD_ROLES, core.certificate_check)]
+                        if transport.secure else [])
     server.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server,
                AggregatorServicer(core, args.max_update_mb << 20), ["fedads.v1.AggregatorService"])
     try:

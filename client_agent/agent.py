@@ -16,6 +16,7 @@ from client_agent.site_trainer import SiteTrainer
 from fedads.runtime.site_auth import site_credentials
 from fedads.runtime.chunks import iter_chunks
 from fedads.runtime.hashing import sha256_hex
+from fedads.runtime.pause_point import pause
 from fedads.runtime.registry_service import download_model
 from client_agent.enrolment import enroll
 from fedads.runtime.server import channel
@@ -202,6 +203,7 @@ class SiteAgent:
             data, dtype = encoding.pack(session.mask(outcome.vector)), f"uint{encoding.bits}"
         else:
             data, dtype = outcome.vector.astype("<f4").tobytes(), "float32"
+        pause("FEDADS_PAUSE_BEFORE_UPLOAD", self.config.site_id)  # tests only: hold a trained site here
         receipt = aggregator.UploadUpdate(upload_stream(task.round_id, self.config.site_id, task.upload_token, data,
                                                         dtype), timeout=600)
         digest = sha256_hex(data)

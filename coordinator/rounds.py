@@ -15,6 +15,7 @@ from coordinator import metrics
 from coordinator.round_config import RoundSettings
 from coordinator.site_hub import SiteHub
 from coordinator.store import CoordinatorStore, StoreError
+from fedads.runtime.errors import one_line
 from fedads.runtime.hashing import new_secret, sha256_hex
 from fedads.v1 import coordinator_pb2 as cpb
 
@@ -226,6 +227,26 @@ class RoundManager:
             with self._changed:
                 self._changed.wait(self.poll_s)
 
+    def revoke(self, site_id: str) -> None:
+        """A revoked site leaves the running round before anything else of it is accepted: the aggregator is
+        told first (and checks revocation itself from then on); if it cannot be told, the round fails."""
+        rnd = self.store.active_round()
+        part = self.store.participant(rnd["round_id"], site_id) if rnd else None
+        try:
+            self.aggregator.drop_participants(rnd["round_id"] if part else 0, [site_id], revoked=True)
+        except Exception as exc:  # noqa: BLE001 - the sum may still hold it: the round must not publish
+            if part and self.store.fail_round(rnd["round_id"], f"site {site_id} was revoked and the aggregator "
+                                                               f"could not be told: {one_line(exc)}"):
+                self.audit_event("round_failed", rnd["round_id"], reason=f"site {site_id} revoked; aggregator "
+                                                                         "unreachable")
+                self.notify()
+            log.warning("could not tell the aggregator about a revocation", extra={"site": site_id})
+        if part and part["state"] in ("SELECTED", "UPLOADED"):
+            self.store.update_participant(rnd["round_id"], site_id, ("SELECTED", "UPLOADED"), state="DROPPED",
+                                          error="revoked by the operator")
+            metrics.DROPOUTS.labels("revoked").inc()
+            self.notify()
+
     def _tell_aggregator_dropped(self, round_id: int, sites: list[str]) -> None:
         try:
             self.aggregator.drop_participants(round_id, sites)
@@ -239,7 +260,8 @@ class RoundManager:
         secure = not settings.plain_aggregation
         self.aggregator.open_round(round_id, rnd["base_version"], {s: sha256_hex(t.encode()) for s, t in tokens.items()},
                                    secure, settings.secagg_clip, settings.stage_deadline_s,
-                                   settings.server_learning_rate, settings.server_momentum)
+                                   settings.server_learning_rate, settings.server_momentum,
+                                   revoked=[s["site_id"] for s in self.store.sites() if s["revoked"]])
         identities = self.store.identity_keys(list(tokens))
         peers = [cpb.PeerIdentity(site_id=s, identity_public_key=identities.get(s) or b"") for s in sorted(tokens)]
         train = cpb.TrainConfig(epochs=settings.epochs, learning_rate=settings.learning_rate,

@@ -155,3 +155,18 @@ def test_a_200_mb_model_passes_in_chunks(tmp_path):
         np.testing.assert_allclose(published["big"][::997], vec[:n:997] / 2.0, rtol=1e-6)
     finally:
         server.stop(0)
+
+
+def test_a_dropped_site_is_refused_and_its_update_leaves_the_sum(aggregator):
+    stub, core, registry, base = aggregator
+    layout = core.get(1).layout
+    _upload(stub, _vector(layout, 1, 10.0))
+    stub.DropParticipants(apb.DropParticipantsRequest(round_id=1, site_ids=["site-a"]))
+    _rejected(lambda: _upload(stub, _vector(layout, 1, 10.0)), grpc.StatusCode.PERMISSION_DENIED,
+              "dropped from round 1")
+    other = _vector(layout, 2, 30.0)
+    _upload(stub, other, site="site-b")
+    resp = stub.FinalizeRound(apb.FinalizeRoundRequest(round_id=1, site_ids=["site-a", "site-b"], min_sites=1))
+    assert list(resp.included_site_ids) == ["site-b"]
+    assert staging.staged_manifest(registry, 1)["extras"]["weights"]["global"] == 30.0
+

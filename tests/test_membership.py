@@ -7,8 +7,15 @@ import json
 import time
 from pathlib import Path
 
+import grpc
+import pytest
+
 from client_agent.local_store import LocalStore
 from fedads.runtime.registry import ModelRegistry
+from fedads.runtime.server import channel
+from fedads.runtime.tls import Transport
+from fedads.v1 import aggregator_pb2 as apb
+from fedads.v1 import aggregator_pb2_grpc
 
 
 def _wait(predicate, timeout=180.0):
@@ -53,3 +60,10 @@ def test_site_revoked_after_uploading_is_in_no_sum_manifest_or_weight(federation
     assert sorted(published["sites"]) == ["site-01", "site-02"]
     assert any(b["kind"] == "site_revoked" and b["payload"]["site"] == "site-03" for b in
                (x["body"] for x in fed.ctl_json("audit")))
+    # The aggregator itself now refuses site-03's certificate, whatever it asks.
+    spec = next(x for x in fed.sites if x.site_id == "site-03")
+    site_transport = Transport(LocalStore(spec.folder / "state").tls_identity())
+    stub = aggregator_pb2_grpc.AggregatorServiceStub(channel(fed.aggregator, site_transport))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.AdvertiseKeys(apb.AdvertiseKeysRequest(), timeout=10)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "site-03 is revoked" in err.value.details()
