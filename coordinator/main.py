@@ -17,6 +17,7 @@ from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
 from coordinator.site_service import CoordinatorServicer
 from coordinator.store import CoordinatorStore, StoreError, sqlite_url
+from fedads.runtime.dependency_health import DependencyWatch
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.pki import CertificateAuthority, PkiError
 from fedads.runtime.status_codes import code_for
@@ -96,7 +97,8 @@ def build_server(args) -> GrpcServer:
     url = args.db if "://" in args.db else sqlite_url(args.db)
     # Ports first: a second coordinator started by mistake must stop before it opens a database or a registry.
     enroll = args.enroll_listen if transport.secure else ""
-    for address, what in ((args.listen, "gRPC server"), (enroll, "enrolment port"), (args.health_listen, "health endpoint")):
+    for address, what in ((args.listen, "gRPC server"), (enroll, "enrolment port"),
+                          (args.health_listen, "health endpoint")):
         if address:
             check_bindable(address, what)
     store = CoordinatorStore(url)
@@ -152,6 +154,9 @@ def _build_server(args, transport, ca, url, store, lease) -> GrpcServer:
     server.store, server.rounds, server.lease, server.recovery = store, rounds, lease, recovery
     # A coordinator whose lease was taken over must stop serving: another one now owns the database.
     lease.keep_renewed(server.request_stop)
+    # The coordinator cannot run a round without its aggregator or its database: health says so.
+    server.dependencies = DependencyWatch(server, [("aggregator", aggregator.healthy),
+                                                   ("database", store.ping)]).start()
     server.on_stop(lease.release)
     log.info("coordinator listening", extra={"port": server.port, "enrollment_port": server.enrollment_port,
                                              "tls": transport.secure, "db": url.split("@")[-1],

@@ -12,6 +12,7 @@ import threading
 import time
 
 from coordinator import metrics
+from coordinator.aggregator_client import AggregatorError
 from coordinator.round_config import RoundSettings
 from coordinator.site_hub import SiteHub
 from coordinator.store import CoordinatorStore, StoreError
@@ -166,7 +167,7 @@ class RoundManager:
                       metrics=self.store.round(round_id)["metrics"])
             log.info("round completed", extra={"round_id": round_id, "version": manifest["version"]})
         except Exception as exc:  # noqa: BLE001 - any failure must end the round cleanly
-            reason = str(exc) if isinstance(exc, RoundFailed) else f"{type(exc).__name__}: {exc}"
+            reason = str(exc).splitlines()[0] if isinstance(exc, (RoundFailed, AggregatorError)) else one_line(exc)
             if self._complete_committed(round_id, reason):
                 return
             if self.publisher is not None:
@@ -177,8 +178,9 @@ class RoundManager:
                 log.warning("round failed", extra={"round_id": round_id, "reason": reason})
             try:
                 self.aggregator.abort_round(round_id, reason)
-            except Exception:  # noqa: BLE001 - the aggregator may be the thing that died
-                log.exception("could not abort round on the aggregator", extra={"round_id": round_id})
+            except Exception as abort_exc:  # noqa: BLE001 - the aggregator may be the thing that died
+                log.warning("could not abort round on the aggregator", extra={"round_id": round_id,
+                                                                             "reason": one_line(abort_exc)})
         finally:
             for site in tokens:
                 self.hub.clear(site, round_id)
@@ -291,7 +293,7 @@ class RoundManager:
         self.store.set_round_state(round_id, "AGGREGATING")
         uploaded = [p["site_id"] for p in self._participants(round_id) if p["state"] == "UPLOADED"]
         stage_id = self.store.open_stage(round_id, "aggregate", time.time() + settings.train_deadline_s)
-        manifest = self.aggregator.finalize_round(round_id, uploaded, settings.min_sites)
+        manifest = self.aggregator.finalize_round(round_id, uploaded, settings.min_sites, settings.stage_deadline_s)
         self.store.close_stage(stage_id, "ok", uploaded)
         # One durable step: model row, round state and `model_published` commit together, then the
         # staged version is renamed into the registry.

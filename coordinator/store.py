@@ -45,6 +45,11 @@ class CoordinatorStore:
         migrate.upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    def ping(self) -> bool:
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+        return True
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as s:

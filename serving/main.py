@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from fedads.runtime.dependency_health import DependencyWatch
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.manifest_signing import ManifestRejected, ModelTrust
 from fedads.runtime.registry import ModelRegistry, RegistryError
@@ -16,7 +17,7 @@ from fedads.runtime.server import BindError, GrpcServer, add_health_flags, add_m
 from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import serving_pb2_grpc
 from serving.batcher import MicroBatcher
-from serving.behavior_store import open_store
+from serving.behavior_store import DEFAULT_MAX_USERS, open_store
 from serving.model_holder import ModelHolder, NoIntactVersion
 from serving.service import ServingServicer
 from serving.site_mode import SitePrivateParameters
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(empty: in-process store)")
     p.add_argument("--max-seq-len", type=int, default=50, help="behaviour events kept per user")
     p.add_argument("--ttl-s", type=float, default=7 * 86400, help="forget a user after this long without events")
+    p.add_argument("--max-users", type=int, default=DEFAULT_MAX_USERS,
+                   help="in-process store: users kept, least recently active forgotten first (Redis: maxmemory)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per request")
     p.add_argument("--workers", type=int, default=8, help="gRPC worker threads")
     p.add_argument("--max-batch", type=int, default=32, help="most requests scored in one forward pass")
@@ -63,7 +66,7 @@ def build_server(args) -> GrpcServer:
     transport = transport_from_args(args)
     torch.set_num_threads(args.threads)
     holder = ModelHolder(ModelRegistry(args.registry), args.model_version, trust=model_trust(args.audit_public_key))
-    store = open_store(args.redis_url, args.max_seq_len, args.ttl_s)
+    store = open_store(args.redis_url, args.max_seq_len, args.ttl_s, args.max_users)
     site = SitePrivateParameters(Path(args.site_state), holder.current.config) if args.site_state else None
     batcher = MicroBatcher(args.max_batch, site.private if site else None)
     server = GrpcServer(max_workers=args.workers,
@@ -75,6 +78,8 @@ def build_server(args) -> GrpcServer:
     server.holder, server.batcher = holder, batcher
     server.stop_watch = threading.Event()
     holder.watch(args.poll_s, server.stop_watch)
+    if args.redis_url:  # behaviour sequences live there: without Redis, serving is not ready
+        server.dependencies = DependencyWatch(server, [("redis", store.ping)]).start()
     log.info("serving listening", extra={"port": server.port, "version": holder.current.version, "tls": transport.secure,
                                          "store": "redis" if args.redis_url else "in-process"})
     return server

@@ -130,6 +130,13 @@ class GrpcServer:
         for fn in hooks:
             fn()
 
+    def set_health(self, status) -> None:
+        """Every registered service's health at once (a dependency went down or came back)."""
+        if self._stop_requested.is_set():
+            return
+        for name in self._service_names + [""]:
+            self.health.set(name, status)
+
     def request_stop(self, reason: str) -> None:
         """Stop from inside the process (a lost lease): health turns NOT_SERVING at once."""
         log.error("stopping", extra={"reason": reason})
