@@ -84,7 +84,22 @@ def _print_round(r: dict, as_json: bool) -> None:
                  ["site", "state", "samples", "train_s", "bytes_sent", "hr@10", "epsilon", "error"]))
 
 
+def _out_of_range(args) -> str:
+    """The first integer setting its RoundConfig field cannot hold (building the message would raise)."""
+    if not 0 <= args.seed < 2 ** 63:
+        return f"--seed {args.seed} must lie in 0..2^63-1"
+    for flag in ("sites", "min_sites", "epochs", "batch_size", "negatives", "personalise_epochs", "local_steps"):
+        value = getattr(args, flag)
+        if not -2 ** 31 <= value < 2 ** 31:
+            return f"--{flag.replace('_', '-')} {value} is out of range"
+    return ""
+
+
 def cmd_start_round(admin, args) -> int:
+    bad = _out_of_range(args)
+    if bad:
+        print(f"coordinatorctl: error: {bad}", file=sys.stderr)
+        return 2
     cfg = pb.RoundConfig(sites=args.sites, fraction=args.fraction, min_sites=args.min_sites, epochs=args.epochs,
                          learning_rate=args.lr, batch_size=args.batch_size, prox_mu=args.prox_mu,
                          negatives=args.negatives, seed=args.seed, train_deadline_s=args.deadline_s,
@@ -291,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sites fine-tune the new model this many epochs on their data before evaluating it")
     s.add_argument("--plain-aggregation", action="store_true",
                    help="debug only: skip secure aggregation, so the aggregator sees each site's update")
-    s.add_argument("--secagg-clip", type=float, default=0.0,
+    s.add_argument("--secagg-clip", type=float, default=None,
                    help="fixed-point range of each update element under secure aggregation (default 2^24)")
     s.add_argument("--server-lr", type=float, default=1.0,
                    help="global step η: new model = old + η·(weighted mean of the sites' deltas); 1 is FedAvg")

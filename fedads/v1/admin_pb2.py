@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fedads.v1 import common_pb2 as fedads_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66\x65\x64\x61\x64s/v1/admin.proto\x12\tfedads.v1\x1a\x16\x66\x65\x64\x61\x64s/v1/common.proto\"\xd7\x03\n\x0bRoundConfig\x12\r\n\x05sites\x18\x01 \x01(\x05\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x11\n\tmin_sites\x18\x03 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12\x15\n\rlearning_rate\x18\x05 \x01(\x01\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\x12\x0f\n\x07prox_mu\x18\x07 \x01(\x01\x12\x11\n\tnegatives\x18\x08 \x01(\x05\x12\x0c\n\x04seed\x18\t \x01(\x03\x12\x18\n\x10train_deadline_s\x18\n \x01(\x01\x12\x17\n\x0f\x65val_deadline_s\x18\x0b \x01(\x01\x12\x11\n\tweighting\x18\x0c \x01(\t\x12\x19\n\x11plain_aggregation\x18\r \x01(\x08\x12\x13\n\x0bsecagg_clip\x18\x0e \x01(\x01\x12\x15\n\rinterest_beta\x18\x0f \x01(\x01\x12\x1a\n\x12personalise_epochs\x18\x10 \x01(\x05\x12\x18\n\x10stage_deadline_s\x18\x11 \x01(\x01\x12\x1c\n\x14server_learning_rate\x18\x12 \x01(\x01\x12\x18\n\x10private_lr_scale\x18\x13 \x01(\x01\x12\x17\n\x0fserver_momentum\x18\x14 \x01(\x01\x12\x13\n\x0blocal_steps\x18\x15 \x01(\x05\";\n\x11StartRoundRequest\x12&\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x16.fedads.v1.RoundConfig\"\xf6\x01\n\x0fParticipantInfo\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0bnum_samples\x18\x03 \x01(\x03\x12\x15\n\rtrain_seconds\x18\x04 \x01(\x01\x12\x12\n\nbytes_sent\x18\x05 \x01(\x03\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x07 \x01(\t\x12\x15\n\rupload_sha256\x18\x08 \x01(\t\x12\x15\n\repsilon_spent\x18\t \x01(\x01\x12\x16\n\x0e\x65psilon_budget\x18\n \x01(\x01\x12\x18\n\x10noise_multiplier\x18\x0b \x01(\x01\"\x8e\x02\n\tRoundInfo\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x61se_version\x18\x04 \x01(\x03\x12\x16\n\x0eresult_version\x18\x05 \x01(\x03\x12\x16\n\x0e\x66\x61ilure_reason\x18\x06 \x01(\t\x12\x12\n\ncreated_at\x18\x07 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x08 \x01(\t\x12\x14\n\x0cwall_seconds\x18\t \x01(\x01\x12\x14\n\x0cmetrics_json\x18\n \x01(\t\x12\x30\n\x0cparticipants\x18\x0b \x03(\x0b\x32\x1a.fedads.v1.ParticipantInfo\"#\n\x0fGetRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\"\"\n\x11ListRoundsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\":\n\x12ListRoundsResponse\x12$\n\x06rounds\x18\x01 \x03(\x0b\x32\x14.fedads.v1.RoundInfo\"\xaa\x01\n\nClientInfo\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0e\n\x06online\x18\x02 \x01(\x08\x12\x0f\n\x07revoked\x18\x03 \x01(\x08\x12\x13\n\x0b\x65nrolled_at\x18\x04 \x01(\t\x12\x11\n\tlast_seen\x18\x05 \x01(\t\x12\x13\n\x0bnum_samples\x18\x06 \x01(\x03\x12\x15\n\repsilon_spent\x18\x07 \x01(\x01\x12\x16\n\x0e\x65psilon_budget\x18\x08 \x01(\x01\"=\n\x13ListClientsResponse\x12&\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x15.fedads.v1.ClientInfo\"*\n\x17\x43reateEnrollmentRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"]\n\x18\x43reateEnrollmentResponse\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x18\n\x10\x65nrollment_token\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61_certificate\x18\x03 \x01(\x0c\"&\n\x13RevokeClientRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"\xac\x01\n\x0eStatusResponse\x12\x16\n\x0elatest_version\x18\x01 \x01(\x03\x12\x16\n\x0esites_enrolled\x18\x02 \x01(\x03\x12\x14\n\x0csites_online\x18\x03 \x01(\x03\x12*\n\x0c\x61\x63tive_round\x18\x04 \x01(\x0b\x32\x14.fedads.v1.RoundInfo\x12(\n\nlast_round\x18\x05 \x01(\x0b\x32\x14.fedads.v1.RoundInfo\"A\n\x0b\x41uditRecord\x12\x11\n\tbody_json\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\t\"&\n\x12\x45xportAuditRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\"%\n\x0e\x41uditPublicKey\x12\x13\n\x0b\x65\x64\x32\x35\x35\x31\x39_hex\x18\x01 \x01(\t2\x82\x05\n\x0c\x41\x64minService\x12@\n\nStartRound\x12\x1c.fedads.v1.StartRoundRequest\x1a\x14.fedads.v1.RoundInfo\x12<\n\x08GetRound\x12\x1a.fedads.v1.GetRoundRequest\x1a\x14.fedads.v1.RoundInfo\x12I\n\nListRounds\x12\x1c.fedads.v1.ListRoundsRequest\x1a\x1d.fedads.v1.ListRoundsResponse\x12?\n\x0bListClients\x12\x10.fedads.v1.Empty\x1a\x1e.fedads.v1.ListClientsResponse\x12[\n\x10\x43reateEnrollment\x12\".fedads.v1.CreateEnrollmentRequest\x1a#.fedads.v1.CreateEnrollmentResponse\x12\x45\n\x0cRevokeClient\x12\x1e.fedads.v1.RevokeClientRequest\x1a\x15.fedads.v1.ClientInfo\x12\x38\n\tGetStatus\x12\x10.fedads.v1.Empty\x1a\x19.fedads.v1.StatusResponse\x12\x46\n\x0b\x45xportAudit\x12\x1d.fedads.v1.ExportAuditRequest\x1a\x16.fedads.v1.AuditRecord0\x01\x12@\n\x11GetAuditPublicKey\x12\x10.fedads.v1.Empty\x1a\x19.fedads.v1.AuditPublicKeyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66\x65\x64\x61\x64s/v1/admin.proto\x12\tfedads.v1\x1a\x16\x66\x65\x64\x61\x64s/v1/common.proto\"\xe9\x05\n\x0bRoundConfig\x12\r\n\x05sites\x18\x01 \x01(\x05\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x16\n\tmin_sites\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06\x65pochs\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x17\n\nbatch_size\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x0f\n\x07prox_mu\x18\x07 \x01(\x01\x12\x16\n\tnegatives\x18\x08 \x01(\x05H\x04\x88\x01\x01\x12\x0c\n\x04seed\x18\t \x01(\x03\x12\x1d\n\x10train_deadline_s\x18\n \x01(\x01H\x05\x88\x01\x01\x12\x1c\n\x0f\x65val_deadline_s\x18\x0b \x01(\x01H\x06\x88\x01\x01\x12\x11\n\tweighting\x18\x0c \x01(\t\x12\x19\n\x11plain_aggregation\x18\r \x01(\x08\x12\x18\n\x0bsecagg_clip\x18\x0e \x01(\x01H\x07\x88\x01\x01\x12\x1a\n\rinterest_beta\x18\x0f \x01(\x01H\x08\x88\x01\x01\x12\x1a\n\x12personalise_epochs\x18\x10 \x01(\x05\x12\x1d\n\x10stage_deadline_s\x18\x11 \x01(\x01H\t\x88\x01\x01\x12!\n\x14server_learning_rate\x18\x12 \x01(\x01H\n\x88\x01\x01\x12\x1d\n\x10private_lr_scale\x18\x13 \x01(\x01H\x0b\x88\x01\x01\x12\x17\n\x0fserver_momentum\x18\x14 \x01(\x01\x12\x13\n\x0blocal_steps\x18\x15 \x01(\x05\x42\x0c\n\n_min_sitesB\t\n\x07_epochsB\x10\n\x0e_learning_rateB\r\n\x0b_batch_sizeB\x0c\n\n_negativesB\x13\n\x11_train_deadline_sB\x12\n\x10_eval_deadline_sB\x0e\n\x0c_secagg_clipB\x10\n\x0e_interest_betaB\x13\n\x11_stage_deadline_sB\x17\n\x15_server_learning_rateB\x13\n\x11_private_lr_scale\";\n\x11StartRoundRequest\x12&\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x16.fedads.v1.RoundConfig\"\xf6\x01\n\x0fParticipantInfo\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0bnum_samples\x18\x03 \x01(\x03\x12\x15\n\rtrain_seconds\x18\x04 \x01(\x01\x12\x12\n\nbytes_sent\x18\x05 \x01(\x03\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x07 \x01(\t\x12\x15\n\rupload_sha256\x18\x08 \x01(\t\x12\x15\n\repsilon_spent\x18\t \x01(\x01\x12\x16\n\x0e\x65psilon_budget\x18\n \x01(\x01\x12\x18\n\x10noise_multiplier\x18\x0b \x01(\x01\"\x8e\x02\n\tRoundInfo\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x61se_version\x18\x04 \x01(\x03\x12\x16\n\x0eresult_version\x18\x05 \x01(\x03\x12\x16\n\x0e\x66\x61ilure_reason\x18\x06 \x01(\t\x12\x12\n\ncreated_at\x18\x07 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x08 \x01(\t\x12\x14\n\x0cwall_seconds\x18\t \x01(\x01\x12\x14\n\x0cmetrics_json\x18\n \x01(\t\x12\x30\n\x0cparticipants\x18\x0b \x03(\x0b\x32\x1a.fedads.v1.ParticipantInfo\"#\n\x0fGetRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\"\"\n\x11ListRoundsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\":\n\x12ListRoundsResponse\x12$\n\x06rounds\x18\x01 \x03(\x0b\x32\x14.fedads.v1.RoundInfo\"\xaa\x01\n\nClientInfo\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0e\n\x06online\x18\x02 \x01(\x08\x12\x0f\n\x07revoked\x18\x03 \x01(\x08\x12\x13\n\x0b\x65nrolled_at\x18\x04 \x01(\t\x12\x11\n\tlast_seen\x18\x05 \x01(\t\x12\x13\n\x0bnum_samples\x18\x06 \x01(\x03\x12\x15\n\repsilon_spent\x18\x07 \x01(\x01\x12\x16\n\x0e\x65psilon_budget\x18\x08 \x01(\x01\"=\n\x13ListClientsResponse\x12&\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x15.fedads.v1.ClientInfo\"*\n\x17\x43reateEnrollmentRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"]\n\x18\x43reateEnrollmentResponse\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x18\n\x10\x65nrollment_token\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61_certificate\x18\x03 \x01(\x0c\"&\n\x13RevokeClientRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"\xac\x01\n\x0eStatusResponse\x12\x16\n\x0elatest_version\x18\x01 \x01(\x03\x12\x16\n\x0esites_enrolled\x18\x02 \x01(\x03\x12\x14\n\x0csites_online\x18\x03 \x01(\x03\x12*\n\x0c\x61\x63tive_round\x18\x04 \x01(\x0b\x32\x14.fedads.v1.RoundInfo\x12(\n\nlast_round\x18\x05 \x01(\x0b\x32\x14.fedads.v1.RoundInfo\"A\n\x0b\x41uditRecord\x12\x11\n\tbody_json\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\t\"&\n\x12\x45xportAuditRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\"%\n\x0e\x41uditPublicKey\x12\x13\n\x0b\x65\x64\x32\x35\x35\x31\x39_hex\x18\x01 \x01(\t2\x82\x05\n\x0c\x41\x64minService\x12@\n\nStartRound\x12\x1c.fedads.v1.StartRoundRequest\x1a\x14.fedads.v1.RoundInfo\x12<\n\x08GetRound\x12\x1a.fedads.v1.GetRoundRequest\x1a\x14.fedads.v1.RoundInfo\x12I\n\nListRounds\x12\x1c.fedads.v1.ListRoundsRequest\x1a\x1d.fedads.v1.ListRoundsResponse\x12?\n\x0bListClients\x12\x10.fedads.v1.Empty\x1a\x1e.fedads.v1.ListClientsResponse\x12[\n\x10\x43reateEnrollment\x12\".fedads.v1.CreateEnrollmentRequest\x1a#.fedads.v1.CreateEnrollmentResponse\x12\x45\n\x0cRevokeClient\x12\x1e.fedads.v1.RevokeClientRequest\x1a\x15.fedads.v1.ClientInfo\x12\x38\n\tGetStatus\x12\x10.fedads.v1.Empty\x1a\x19.fedads.v1.StatusResponse\x12\x46\n\x0b\x45xportAudit\x12\x1d.fedads.v1.ExportAuditRequest\x1a\x16.fedads.v1.AuditRecord0\x01\x12@\n\x11GetAuditPublicKey\x12\x10.fedads.v1.Empty\x1a\x19.fedads.v1.AuditPublicKeyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,37 +33,37 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fedads.v1.admin_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ROUNDCONFIG']._serialized_start=61
-  _globals['_ROUNDCONFIG']._serialized_end=532
-  _globals['_STARTROUNDREQUEST']._serialized_start=534
-  _globals['_STARTROUNDREQUEST']._serialized_end=593
-  _globals['_PARTICIPANTINFO']._serialized_start=596
-  _globals['_PARTICIPANTINFO']._serialized_end=842
-  _globals['_ROUNDINFO']._serialized_start=845
-  _globals['_ROUNDINFO']._serialized_end=1115
-  _globals['_GETROUNDREQUEST']._serialized_start=1117
-  _globals['_GETROUNDREQUEST']._serialized_end=1152
-  _globals['_LISTROUNDSREQUEST']._serialized_start=1154
-  _globals['_LISTROUNDSREQUEST']._serialized_end=1188
-  _globals['_LISTROUNDSRESPONSE']._serialized_start=1190
-  _globals['_LISTROUNDSRESPONSE']._serialized_end=1248
-  _globals['_CLIENTINFO']._serialized_start=1251
-  _globals['_CLIENTINFO']._serialized_end=1421
-  _globals['_LISTCLIENTSRESPONSE']._serialized_start=1423
-  _globals['_LISTCLIENTSRESPONSE']._serialized_end=1484
-  _globals['_CREATEENROLLMENTREQUEST']._serialized_start=1486
-  _globals['_CREATEENROLLMENTREQUEST']._serialized_end=1528
-  _globals['_CREATEENROLLMENTRESPONSE']._serialized_start=1530
-  _globals['_CREATEENROLLMENTRESPONSE']._serialized_end=1623
-  _globals['_REVOKECLIENTREQUEST']._serialized_start=1625
-  _globals['_REVOKECLIENTREQUEST']._serialized_end=1663
-  _globals['_STATUSRESPONSE']._serialized_start=1666
-  _globals['_STATUSRESPONSE']._serialized_end=1838
-  _globals['_AUDITRECORD']._serialized_start=1840
-  _globals['_AUDITRECORD']._serialized_end=1905
-  _globals['_EXPORTAUDITREQUEST']._serialized_start=1907
-  _globals['_EXPORTAUDITREQUEST']._serialized_end=1945
-  _globals['_AUDITPUBLICKEY']._serialized_start=1947
-  _globals['_AUDITPUBLICKEY']._serialized_end=1984
-  _globals['_ADMINSERVICE']._serialized_start=1987
-  _globals['_ADMINSERVICE']._serialized_end=2629
+  _globals['_ROUNDCONFIG']._serialized_end=806
+  _globals['_STARTROUNDREQUEST']._serialized_start=808
+  _globals['_STARTROUNDREQUEST']._serialized_end=867
+  _globals['_PARTICIPANTINFO']._serialized_start=870
+  _globals['_PARTICIPANTINFO']._serialized_end=1116
+  _globals['_ROUNDINFO']._serialized_start=1119
+  _globals['_ROUNDINFO']._serialized_end=1389
+  _globals['_GETROUNDREQUEST']._serialized_start=1391
+  _globals['_GETROUNDREQUEST']._serialized_end=1426
+  _globals['_LISTROUNDSREQUEST']._serialized_start=1428
+  _globals['_LISTROUNDSREQUEST']._serialized_end=1462
+  _globals['_LISTROUNDSRESPONSE']._serialized_start=1464
+  _globals['_LISTROUNDSRESPONSE']._serialized_end=1522
+  _globals['_CLIENTINFO']._serialized_start=1525
+  _globals['_CLIENTINFO']._serialized_end=1695
+  _globals['_LISTCLIENTSRESPONSE']._serialized_start=1697
+  _globals['_LISTCLIENTSRESPONSE']._serialized_end=1758
+  _globals['_CREATEENROLLMENTREQUEST']._serialized_start=1760
+  _globals['_CREATEENROLLMENTREQUEST']._serialized_end=1802
+  _globals['_CREATEENROLLMENTRESPONSE']._serialized_start=1804
+  _globals['_CREATEENROLLMENTRESPONSE']._serialized_end=1897
+  _globals['_REVOKECLIENTREQUEST']._serialized_start=1899
+  _globals['_REVOKECLIENTREQUEST']._serialized_end=1937
+  _globals['_STATUSRESPONSE']._serialized_start=1940
+  _globals['_STATUSRESPONSE']._serialized_end=2112
+  _globals['_AUDITRECORD']._serialized_start=2114
+  _globals['_AUDITRECORD']._serialized_end=2179
+  _globals['_EXPORTAUDITREQUEST']._serialized_start=2181
+  _globals['_EXPORTAUDITREQUEST']._serialized_end=2219
+  _globals['_AUDITPUBLICKEY']._serialized_start=2221
+  _globals['_AUDITPUBLICKEY']._serialized_end=2258
+  _globals['_ADMINSERVICE']._serialized_start=2261
+  _globals['_ADMINSERVICE']._serialized_end=2903
 # @@protoc_insertion_point(module_scope)
