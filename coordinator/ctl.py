@@ -172,9 +172,12 @@ def cmd_clients(admin, args) -> int:
 
 def cmd_models(admin, args) -> int:
     registry = args.registry_stub
+    listing = registry.ListModels(registry_pb2.ListModelsRequest(), timeout=30)
     models = [{"version": m.version, "parent": m.parent_version, "round": m.round_id, "sha256": m.sha256,
                "size_bytes": m.size_bytes, "created_at": m.created_at, "metrics": json.loads(m.metrics_json or "{}")}
-              for m in registry.ListModels(registry_pb2.ListModelsRequest(), timeout=30).models]
+              for m in listing.models]
+    for line in listing.quarantined:  # on stderr, so --json output stays the list of served versions
+        print(f"coordinatorctl: quarantined {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(models, indent=1))
     else:

@@ -9,6 +9,17 @@ from fedads.runtime.server import abort
 from fedads.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
 
+def quarantined(registry: ModelRegistry) -> list[str]:
+    """What the coordinator quarantined (fedads coordinator.publication), newest last, as "v<N>: reason"."""
+    folder = registry.root / ".quarantine"
+    if not folder.is_dir():
+        return []
+    out = []
+    for reason in sorted(folder.glob("*.reason"), key=lambda p: p.stat().st_mtime):
+        out.append(f"{reason.name.split('-')[0]}: {reason.read_text().strip()[:300]}")
+    return out
+
+
 class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
     def __init__(self, registry: ModelRegistry):
         self.registry = registry
@@ -43,7 +54,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
                 models.append(manifest_to_proto(self.registry.manifest(v)))
             except (ValueError, KeyError, TypeError, OSError):
                 continue  # unreadable: quarantined and named by the coordinator's next start
-        return registry_pb2.ListModelsResponse(models=models)
+        return registry_pb2.ListModelsResponse(models=models, quarantined=quarantined(self.registry))
 
 
 def download_model(stub: registry_pb2_grpc.ModelRegistryServiceStub, version: int = 0, metadata=None):

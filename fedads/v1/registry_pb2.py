@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fedads.v1 import common_pb2 as fedads_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65\x64\x61\x64s/v1/registry.proto\x12\tfedads.v1\x1a\x16\x66\x65\x64\x61\x64s/v1/common.proto\"%\n\x12GetManifestRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\"<\n\x14\x44ownloadModelRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x13\n\x0b\x63hunk_bytes\x18\x02 \x01(\x05\"\x13\n\x11ListModelsRequest\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.fedads.v1.ModelManifest2\xef\x01\n\x14ModelRegistryService\x12\x46\n\x0bGetManifest\x12\x1d.fedads.v1.GetManifestRequest\x1a\x18.fedads.v1.ModelManifest\x12\x44\n\rDownloadModel\x12\x1f.fedads.v1.DownloadModelRequest\x1a\x10.fedads.v1.Chunk0\x01\x12I\n\nListModels\x12\x1c.fedads.v1.ListModelsRequest\x1a\x1d.fedads.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65\x64\x61\x64s/v1/registry.proto\x12\tfedads.v1\x1a\x16\x66\x65\x64\x61\x64s/v1/common.proto\"%\n\x12GetManifestRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\"<\n\x14\x44ownloadModelRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x13\n\x0b\x63hunk_bytes\x18\x02 \x01(\x05\"\x13\n\x11ListModelsRequest\"S\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.fedads.v1.ModelManifest\x12\x13\n\x0bquarantined\x18\x14 \x03(\t2\xef\x01\n\x14ModelRegistryService\x12\x46\n\x0bGetManifest\x12\x1d.fedads.v1.GetManifestRequest\x1a\x18.fedads.v1.ModelManifest\x12\x44\n\rDownloadModel\x12\x1f.fedads.v1.DownloadModelRequest\x1a\x10.fedads.v1.Chunk0\x01\x12I\n\nListModels\x12\x1c.fedads.v1.ListModelsRequest\x1a\x1d.fedads.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,7 +39,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMODELSREQUEST']._serialized_start=164
   _globals['_LISTMODELSREQUEST']._serialized_end=183
   _globals['_LISTMODELSRESPONSE']._serialized_start=185
-  _globals['_LISTMODELSRESPONSE']._serialized_end=247
-  _globals['_MODELREGISTRYSERVICE']._serialized_start=250
-  _globals['_MODELREGISTRYSERVICE']._serialized_end=489
+  _globals['_LISTMODELSRESPONSE']._serialized_end=268
+  _globals['_MODELREGISTRYSERVICE']._serialized_start=271
+  _globals['_MODELREGISTRYSERVICE']._serialized_end=510
 # @@protoc_insertion_point(module_scope)
