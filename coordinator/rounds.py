@@ -231,9 +231,11 @@ class RoundManager:
 
     def revoke(self, site_id: str) -> None:
         """A revoked site leaves the running round before anything else of it is accepted: the aggregator is
-        told first (and checks revocation itself from then on); if it cannot be told, the round fails."""
+        told first (and checks revocation itself from then on); if it cannot be told, the round fails. Once the
+        round's model is committed (evaluating) the site stays in the published sum, as the log says."""
         rnd = self.store.active_round()
-        part = self.store.participant(rnd["round_id"], site_id) if rnd else None
+        summing = rnd is not None and rnd["state"] in ("TRAINING", "AGGREGATING")
+        part = self.store.participant(rnd["round_id"], site_id) if summing else None
         try:
             self.aggregator.drop_participants(rnd["round_id"] if part else 0, [site_id], revoked=True)
         except Exception as exc:  # noqa: BLE001 - the sum may still hold it: the round must not publish

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
 import numpy as np
 from safetensors.numpy import load as st_load
@@ -18,6 +19,15 @@ from safetensors.numpy import save as st_save
 from deploy import processes as P
 from fedads.runtime.hashing import sha256_hex
 from fedads.runtime.registry import ModelRegistry
+
+
+def _wait(predicate, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError("condition not reached")
 
 
 def _verify(fed, *extra):
@@ -123,6 +133,8 @@ def test_versions_the_coordinator_did_not_sign_are_refused_by_serving_and_sites(
     _forge(registry, good, good)
     for site in list(fed.agents):
         fed.kill_agent(site)
+    _wait(lambda: not any(c["online"] for c in fed.ctl_json("clients")))  # the old streams are gone
+    for site in ("site-01", "site-02"):
         fed.start_agent(site)
     fed.wait_online(2)
     nxt = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "2", check=False).stdout)
