@@ -11,7 +11,7 @@ from aggregator.service import AggregatorCore, AggregatorServicer
 from fedads.runtime import cli
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.registry import ModelRegistry
-from fedads.runtime.server import GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
+from fedads.runtime.server import BindError, GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
 from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import aggregator_pb2_grpc
 
@@ -52,11 +52,15 @@ def _main(argv=None) -> int:
     except TransportError as exc:
         parser.exit(2, f"aggregator: {exc}\n")
     core = AggregatorCore(ModelRegistry(args.registry))
-    server = GrpcServer(max_workers=256, interceptors=[PeerAuthorization(METHOD_ROLES)] if transport.secure else [])
+    server = GrpcServer(max_workers=256, interceptors=[PeerAuthorization(METHOD_ROLES, core.certificate_check)]
+                        if transport.secure else [])
     server.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server,
                AggregatorServicer(core, args.max_update_mb << 20), ["fedads.v1.AggregatorService"])
-    port = server.start(args.listen, transport)
-    server.start_health_endpoint(args.health_listen)
+    try:
+        port = server.start(args.listen, transport)
+        server.start_health_endpoint(args.health_listen)
+    except BindError as exc:
+        parser.exit(2, f"aggregator: {exc}\n")
     start_metrics_server(args.metrics_port, args.metrics_host)
     log.info("aggregator listening", extra={"port": port, "tls": transport.secure,
                                             "writes": {"registry": str(Path(args.registry).resolve())}})

@@ -20,6 +20,7 @@ from fedads.eventlog.check import CheckReport
 from fedads.runtime.site_auth import site_credentials
 from fedads.runtime.chunks import iter_chunks
 from fedads.runtime.hashing import sha256_hex
+from fedads.runtime.pause_point import pause
 from fedads.runtime.registry_service import download_catalog, download_model
 from client_agent.enrolment import enroll
 from fedads.runtime.server import channel
@@ -169,7 +170,11 @@ class SiteAgent:
     # --- tasks ---
     def model(self, version: int) -> tuple[dict, bytes]:
         if self._model_cache is None or self._model_cache[0]["version"] != version:
-            self._model_cache = download_model(self.registry, version, metadata=self.metadata)
+            manifest, data = download_model(self.registry, version, metadata=self.metadata)
+            trust = self.store.model_trust()
+            if trust is not None:  # refuse a version the coordinator did not sign, or an older log's
+                trust.accept(manifest)
+            self._model_cache = manifest, data
         return self._model_cache
 
     def handle(self, task) -> None:
@@ -237,6 +242,7 @@ class SiteAgent:
             data, dtype = encoding.pack(session.mask(outcome.vector)), f"uint{encoding.bits}"
         else:
             data, dtype = outcome.vector.astype("<f4").tobytes(), "float32"
+        pause("FEDADS_PAUSE_BEFORE_UPLOAD", self.config.site_id)  # tests only: hold a trained site here
         receipt = aggregator.UploadUpdate(upload_stream(task.round_id, self.config.site_id, task.upload_token, data,
                                                         dtype), timeout=600)
         digest = sha256_hex(data)

@@ -91,6 +91,7 @@ class AdminServicer(JobAdminMixin, admin_pb2_grpc.AdminServiceServicer):
 
     def RevokeClient(self, request, context):
         s = self._call(context, lambda: self.store.revoke(request.site_id))
+        self.rounds.revoke(request.site_id)  # the aggregator first, then the site's stream
         self.hub.kick(request.site_id)
         self.audit.append("site_revoked", 0, site=request.site_id)
         return pb.ClientInfo(site_id=s["site_id"], revoked=True, enrolled_at=_ts(s["enrolled_at"]))

@@ -39,9 +39,9 @@ def model_config_for(path: Path, n_ads: int) -> ModelConfig:
         raise CatalogSetupError(f"--init-model {path}: {exc}") from None
 
 
-def setup_catalog(registry: ModelRegistry, catalog_dir: Path | None, init_model: Path | None,
-                  seed: int = 0) -> list[dict]:
-    """Returns the manifests it published (a first model and/or a grown one)."""
+def import_catalog(registry: ModelRegistry, catalog_dir: Path | None, init_model: Path | None) -> None:
+    """Before the database opens: import a new catalogue version, and check the architecture file, so a bad
+    --catalog or --init-model leaves nothing behind."""
     store = CatalogStore(registry.root)
     if catalog_dir is not None:
         try:
@@ -51,16 +51,25 @@ def setup_catalog(registry: ModelRegistry, catalog_dir: Path | None, init_model:
         if added:
             log.info("catalogue imported", extra={"version": catalog.version, "sha256": catalog.sha256,
                                                   "ads": catalog.n_ads, "folder": str(store.path(catalog.version))})
-    published = []
-    if not registry.versions():
-        if init_model is None:
-            return published
+    if init_model is not None and not registry.versions():
         if not store.versions():
             raise CatalogSetupError("the registry holds no catalogue: start the coordinator with --catalog DIR "
                                     "(built by fedads-catalog build or fedads-data convert)")
+        model_config_for(init_model, store.get().n_ads)
+
+
+def publish_for_catalog(registry: ModelRegistry, publish, init_model: Path | None, seed: int = 0) -> list[dict]:
+    """The first model sized from the newest catalogue (when the registry holds none), and the newest model
+    grown to a newer catalogue. publish(publication, parent_version) makes a version outside any round (the
+    coordinator's Publisher: staged, recorded in SQL and the audit log, signed). Returns the manifests."""
+    store = CatalogStore(registry.root)
+    published = []
+    if not registry.versions():
+        if init_model is None or not store.versions():
+            return published
         catalog = store.get()
         model = build_model(model_config_for(init_model, catalog.n_ads), seed=seed)
-        published.append(registry.publish(**model.publication(), parent_version=0, round_id=0, catalog=catalog.ref()))
+        published.append(publish({**model.publication(), "catalog": catalog.ref()}, 0))
         log.info("published initial model", extra={"version": published[-1]["version"], "catalog": catalog.version})
     newest = registry.manifest(0)
     have = newest.get("catalog", {}).get("version", 0)
@@ -70,10 +79,10 @@ def setup_catalog(registry: ModelRegistry, catalog_dir: Path | None, init_model:
         new = ModelConfig.from_dict({**newest["model_config"], "n_items": catalog.n_ads})
         _, tensors = registry.load(newest["version"])
         grown = grow_tensors(tensors, old, new, seed=seed + newest["version"])
-        published.append(registry.publish(
-            grown, {t["name"]: t["scope"] for t in newest["tensors"]}, parent_version=newest["version"], round_id=0,
-            model_config=new.to_dict(), statistics=[t["name"] for t in newest["tensors"] if t.get("statistic")],
-            catalog=catalog.ref(), extras={"grown_from_catalog": have}))
+        publication = {"tensors": grown, "scopes": {t["name"]: t["scope"] for t in newest["tensors"]},
+                       "model_config": new.to_dict(), "catalog": catalog.ref(), "extras": {"grown_from_catalog": have},
+                       "statistics": [t["name"] for t in newest["tensors"] if t.get("statistic")]}
+        published.append(publish(publication, newest["version"]))
         log.info("model grown with the catalogue", extra={"version": published[-1]["version"], "from_catalog": have,
                                                            "catalog": catalog.version, "ads": catalog.n_ads})
     return published

@@ -17,7 +17,7 @@ from fedads.runtime import cli
 from fedads.runtime.server import channel
 from fedads.runtime.tls import Transport, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import admin_pb2 as pb
-from fedads.v1 import admin_pb2_grpc, common_pb2
+from fedads.v1 import admin_pb2_grpc, common_pb2, registry_pb2, registry_pb2_grpc
 
 TERMINAL = ("COMPLETED", "FAILED")
 
@@ -87,7 +87,22 @@ def _print_round(r: dict, as_json: bool) -> None:
                  ["site", "state", "samples", "train_s", "bytes_sent", "hr@10", "epsilon", "error"]))
 
 
+def _out_of_range(args) -> str:
+    """The first integer setting its RoundConfig field cannot hold (building the message would raise)."""
+    if not 0 <= args.seed < 2 ** 63:
+        return f"--seed {args.seed} must lie in 0..2^63-1"
+    for flag in ("sites", "min_sites", "epochs", "batch_size", "negatives", "personalise_epochs", "local_steps"):
+        value = getattr(args, flag)
+        if not -2 ** 31 <= value < 2 ** 31:
+            return f"--{flag.replace('_', '-')} {value} is out of range"
+    return ""
+
+
 def cmd_start_round(admin, args) -> int:
+    bad = _out_of_range(args)
+    if bad:
+        print(f"coordinatorctl: error: {bad}", file=sys.stderr)
+        return 2
     info = admin.StartRound(pb.StartRoundRequest(config=round_config(args)), timeout=60)
     if not args.wait:
         _print_round(_round_dict(info), args.json)
@@ -158,6 +173,8 @@ def cmd_models(admin, args) -> int:
     models = [{"version": m.version, "parent": m.parent_version, "round": m.round_id, "sha256": m.sha256,
                "size_bytes": m.size_bytes, "created_at": m.created_at, "metrics": json.loads(m.metrics_json or "{}")}
               for m in admin.ListModelVersions(common_pb2.Empty(), timeout=30).models]
+    for line in args.registry_stub.ListModels(registry_pb2.ListModelsRequest(), timeout=30).quarantined:
+        print(f"coordinatorctl: quarantined {line}", file=sys.stderr)  # on stderr: --json stays the served list
     if args.json:
         print(json.dumps(models, indent=1))
     else:
@@ -190,12 +207,18 @@ def cmd_audit(admin, args) -> int:
         else:
             key = admin.GetAuditPublicKey(common_pb2.Empty(), timeout=30).ed25519_hex
         ok, bad, reason = verify(records, key)
+        if ok:
+            ok, reason = _check_heads(records, key, args)
         if not ok:
             print(f"coordinatorctl: audit: FAILED at {reason}", file=sys.stderr)
             return 1
     shown = [r for r in records if not args.round or r["body"]["round_id"] == args.round]
     if args.export:
         Path(args.export).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in shown))
+    if args.export_head:
+        from coordinator.audit_heads import head_of
+
+        Path(args.export_head).write_text(json.dumps(head_of(records)) + "\n")
     if args.json:
         print(json.dumps(shown, indent=1))
     else:
@@ -206,6 +229,27 @@ def cmd_audit(admin, args) -> int:
     if args.verify and not args.json:
         print(f"verified: {len(records)} records, chain and signatures intact")
     return 0
+
+
+def _check_heads(records: list[dict], key: str, args) -> tuple[bool, str]:
+    """The chain against the newest signed heads found: the registry's manifests, a head file, --expect-head."""
+    from coordinator import audit_heads
+    from fedads.runtime.registry import manifest_from_proto
+
+    try:
+        heads = [("--expect-head", audit_heads.parse_expect(h)) for h in args.expect_head]
+        heads += [(f"head file {f}", audit_heads.read_head_file(f, key)) for f in args.head_file]
+        if args.registry:
+            manifests = audit_heads.registry_manifests(args.registry)
+        elif args.file:
+            manifests = []  # offline: only the heads given on the command line
+        else:
+            manifests = [manifest_from_proto(m) for m in
+                         args.registry_stub.ListModels(registry_pb2.ListModelsRequest(), timeout=30).models]
+        heads += audit_heads.manifest_heads(manifests, key)
+    except audit_heads.HeadError as exc:
+        return False, str(exc)
+    return audit_heads.check(records, heads)
 
 
 def cmd_revoke(admin, args) -> int:
@@ -259,6 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "empty: ask the coordinator")
     s.add_argument("--export", default="", help="write the records shown as JSON lines")
     s.add_argument("--file", default="", help="read an exported JSON-lines log instead of asking the coordinator")
+    s.add_argument("--expect-head", action="append", default=[], metavar="SEQ:HASH",
+                   help="with --verify: the log must hold this record (repeatable)")
+    s.add_argument("--head-file", action="append", default=[],
+                   help="with --verify: a head written earlier by --export-head (repeatable)")
+    s.add_argument("--registry", default="",
+                   help="with --verify: a registry folder whose signed manifests name heads (default: the "
+                        "coordinator's registry, or none with --file)")
+    s.add_argument("--export-head", default="", help="write the newest record's signed head to this file")
     s.set_defaults(fn=cmd_audit)
     s = sub.add_parser("revoke", help="revoke a site: its next call is refused")
     s.add_argument("--site", required=True)
@@ -281,6 +333,7 @@ def _main(argv=None) -> int:
         return 2
     ch = channel(args.coordinator, transport)
     admin = admin_pb2_grpc.AdminServiceStub(admin_channel(ch, read_token(args.admin_token_file)))
+    args.registry_stub = registry_pb2_grpc.ModelRegistryServiceStub(ch)
     try:
         return args.fn(admin, args)
     except grpc.RpcError as exc:

@@ -111,3 +111,14 @@ class JobRound(Base):
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.round_id"), primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.job_id"), index=True)
     job_round: Mapped[int] = mapped_column(Integer)  # 1-based index of the round in its job's schedule
+
+
+class CoordinatorLease(Base):
+    """One row: the coordinator process that owns this database (DESIGN §9: one coordinator per database)."""
+    __tablename__ = "coordinator_lease"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255), default="")  # host:pid:nonce, empty when free
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    address: Mapped[str] = mapped_column(String(255), default="")
+    renewed_at: Mapped[float] = mapped_column(Float, default=0.0)

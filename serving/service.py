@@ -78,8 +78,9 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
     def Rank(self, request, context):
         if request.k < 0:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "k must be ≥ 0")
-        if request.objective not in spb.Objective.values():
-            abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"unknown objective {request.objective}")
+        if request.objective not in spb.Objective.values():  # proto3 keeps unknown enum numbers as ints
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"objective {request.objective} is not one of "
+                  f"{', '.join(spb.Objective.keys())}")
         loaded, resolved, s, n_hist = self._score(request, context, "Rank")
         objective = request.objective or spb.OBJECTIVE_CTR
         try:

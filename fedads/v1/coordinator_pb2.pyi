@@ -31,16 +31,18 @@ class EnrollRequest(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ..., certificate_signing_request: _Optional[bytes] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("site_id", "site_secret", "certificate", "ca_certificate")
+    __slots__ = ("site_id", "site_secret", "certificate", "ca_certificate", "audit_public_key")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     SITE_SECRET_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     CA_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     site_secret: str
     certificate: bytes
     ca_certificate: bytes
-    def __init__(self, site_id: _Optional[str] = ..., site_secret: _Optional[str] = ..., certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ...) -> None: ...
+    audit_public_key: str
+    def __init__(self, site_id: _Optional[str] = ..., site_secret: _Optional[str] = ..., certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ..., audit_public_key: _Optional[str] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
     __slots__ = ("agent_version", "num_samples", "device", "privacy")
