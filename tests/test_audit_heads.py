@@ -123,7 +123,7 @@ def test_versions_the_coordinator_did_not_sign_are_refused_by_serving_and_sites(
         "--audit-public-key", str(fed.workdir / "audit.pub"), *fed.flags("serving")], fed.workdir / "serving.log")
     P.wait_healthy(f"127.0.0.1:{port}", fed.transport, proc=fed.services["serving"])
     stub = serving_pb2_grpc.ServingServiceStub(channel(f"127.0.0.1:{port}", fed.transport))
-    resp = stub.Predict(spb.PredictRequest(user_id="u", candidates=[3, 4]), timeout=30)
+    resp = stub.Predict(spb.PredictRequest(user_id="u", candidates=first_ads(fed)), timeout=30)
     assert resp.model_version == good  # the hand-written newer version is not served
     log = (fed.workdir / "serving.log").read_text()
     assert f'"version": {good + 1}' in log and "signature does not match" in log
@@ -143,3 +143,11 @@ def test_versions_the_coordinator_did_not_sign_are_refused_by_serving_and_sites(
     assert len(errors) == 2 and all("signature does not match" in e for e in errors), errors
     assert registry.versions()[-1] == good + 1 and not nxt["result_version"]
 
+
+
+def first_ads(fed, n: int = 2) -> list:
+    """Candidates naming the federation catalogue's first ads."""
+    from fedads.catalog.catalog import Catalog
+    from fedads.v1 import serving_pb2 as spb
+
+    return [spb.Candidate(ad_id=a) for a in Catalog.load(fed.workdir / "catalog").ad_ids()[:n]]

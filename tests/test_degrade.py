@@ -27,7 +27,7 @@ def test_bad_files_are_set_aside_and_the_services_start(federation_factory):
         "--audit-public-key", str(fed.workdir / "audit.pub"), *fed.flags("serving")], fed.workdir / "serving.log")
     P.wait_healthy(f"127.0.0.1:{port}", fed.transport, proc=fed.services["serving"])
     stub = serving_pb2_grpc.ServingServiceStub(channel(f"127.0.0.1:{port}", fed.transport))
-    assert stub.Predict(spb.PredictRequest(user_id="u", candidates=[3, 4]), timeout=30).model_version == newest - 1
+    assert stub.Predict(spb.PredictRequest(user_id="u", candidates=first_ads(fed)), timeout=30).model_version == newest - 1
     refused = [json.loads(x) for x in (fed.workdir / "serving.log").read_text().splitlines()
                if x.startswith("{") and "model version refused" in x]
     assert [r["version"] for r in refused] == [newest] and "sha256" in refused[0]["reason"]
@@ -41,3 +41,11 @@ def test_bad_files_are_set_aside_and_the_services_start(federation_factory):
     log = (fed.workdir / "coordinator.log").read_text()
     assert "model version quarantined" in log and "v000001" in log
     assert (fed.registry / ".quarantine").is_dir() and not (fed.registry / "v000001").exists()
+
+
+def first_ads(fed, n: int = 2) -> list:
+    """Candidates naming the federation catalogue's first ads."""
+    from fedads.catalog.catalog import Catalog
+    from fedads.v1 import serving_pb2 as spb
+
+    return [spb.Candidate(ad_id=a) for a in Catalog.load(fed.workdir / "catalog").ad_ids()[:n]]

@@ -1,16 +1,18 @@
 """Signed manifests and the reader's audit-head memory; serving starts on the newest intact version."""
 from __future__ import annotations
 
+import shutil
+
 import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from admodels.models.fedads_model import ModelConfig, build_model
+from admodels.models.fedads_model import build_model
 from coordinator.audit import public_hex
 from fedads.runtime.manifest_signing import ManifestRejected, ModelTrust, signed_fields
-from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.staging import rewrite_manifest
+from tests.catalogs import registry_with_model
 
 
 def _manifest(version, sha="a" * 64):
@@ -50,10 +52,11 @@ def test_serving_starts_on_the_newest_intact_signed_version(tmp_path, caplog):
     from serving.model_holder import ModelHolder, NoIntactVersion
 
     key = Ed25519PrivateKey.generate()
-    registry = ModelRegistry(tmp_path / "registry")
-    model = build_model(ModelConfig(n_items=20, dim=8, ffn_hidden=8, max_seq_len=5), seed=1)
+    registry, catalog, config = registry_with_model(tmp_path / "registry", 20, dim=8, ffn_hidden=8, max_seq_len=5)
+    shutil.rmtree(registry.root / "v000001")  # the versions below are written here, signed one by one
+    model = build_model(config, seed=1)
     for v in (1, 2, 3):
-        m = registry.publish(**model.publication(), parent_version=v - 1, round_id=v - 1)
+        m = registry.publish(**model.publication(), parent_version=v - 1, round_id=v - 1, catalog=catalog.ref())
         rewrite_manifest(registry, v, signed_fields(m, key, 10 * v, f"{v:064x}"))
     rewrite_manifest(registry, 2, {"signature": "00" * 64})  # a forged signature on v2
     (registry.root / "v000003" / "model.safetensors").write_bytes(b"corrupt")  # and corrupt newest weights
@@ -63,7 +66,7 @@ def test_serving_starts_on_the_newest_intact_signed_version(tmp_path, caplog):
     caplog.clear()
     assert holder.refresh() is False and not [r for r in caplog.records if r.levelname == "ERROR"]  # reported once
     # A new intact version: the next poll takes it.
-    m3 = registry.publish(**model.publication(), parent_version=3, round_id=3)
+    m3 = registry.publish(**model.publication(), parent_version=3, round_id=3, catalog=catalog.ref())
     rewrite_manifest(registry, 4, signed_fields(m3, key, 40, "4" * 64))
     assert holder.refresh() and holder.current.version == 4
     # Nothing intact at all: one error naming each version and why.

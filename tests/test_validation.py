@@ -46,24 +46,22 @@ def test_presence_tells_an_explicit_zero_from_an_unset_field():
 
 
 def test_serving_refuses_an_objective_outside_its_enum(tmp_path):
-    from admodels.models.fedads_model import ModelConfig, build_model
-    from fedads.runtime.registry import ModelRegistry
     from fedads.runtime.server import channel
     from fedads.runtime.tls import Transport
     from fedads.v1 import serving_pb2 as spb
     from fedads.v1 import serving_pb2_grpc
     from serving.main import build_parser, build_server
+    from tests.catalogs import registry_with_model
+    from tests.test_serving import ads
 
-    registry = ModelRegistry(tmp_path / "registry")
-    registry.publish(**build_model(ModelConfig(n_items=20, dim=8, ffn_hidden=8, max_seq_len=5), seed=1).publication(),
-                     parent_version=0, round_id=0)
+    registry, _, _ = registry_with_model(tmp_path / "registry", 20, dim=8, ffn_hidden=8, max_seq_len=5)
     server = build_server(build_parser().parse_args(["--listen", "127.0.0.1:0", "--registry", str(registry.root),
                                                      "--poll-s", "3600", "--insecure"]))
     try:
         stub = serving_pb2_grpc.ServingServiceStub(channel(f"127.0.0.1:{server.port}", Transport.insecure()))
-        assert stub.Rank(spb.RankRequest(user_id="u", candidates=[2, 3], objective=spb.OBJECTIVE_CVR), timeout=30).ranked
+        assert stub.Rank(spb.RankRequest(user_id="u", candidates=ads(2, 3), objective=spb.OBJECTIVE_CVR), timeout=30).ranked
         with pytest.raises(grpc.RpcError) as err:
-            stub.Rank(spb.RankRequest(user_id="u", candidates=[2, 3], objective=7), timeout=30)
+            stub.Rank(spb.RankRequest(user_id="u", candidates=ads(2, 3), objective=7), timeout=30)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "objective 7" in err.value.details()
     finally:
         server.stop_watch.set()
@@ -74,9 +72,9 @@ def test_in_process_behaviour_store_is_globally_bounded():
     from serving.behavior_store import InMemoryBehaviorStore
 
     store = InMemoryBehaviorStore(max_len=3, ttl_s=3600, max_users=100)
-    store.append((f"user-{i}", j + 1) for i in range(1000) for j in range(5))
+    store.append((f"user-{i}", f"ad-{j + 1}") for i in range(1000) for j in range(5))
     assert len(store) == 100 and store.evicted == 900
-    assert store.recent("user-999") == [3, 4, 5] and store.recent("user-0") == []
-    store.append([("user-900", 9)])  # a write keeps a user; the least recently written one goes
-    store.append([("new", 1)])
-    assert store.recent("user-900") == [4, 5, 9] and store.recent("user-901") == [] and len(store) == 100
+    assert store.recent("user-999") == ["ad-3", "ad-4", "ad-5"] and store.recent("user-0") == []
+    store.append([("user-900", "ad-9")])  # a write keeps a user; the least recently written one goes
+    store.append([("new", "ad-1")])
+    assert store.recent("user-900") == ["ad-4", "ad-5", "ad-9"] and store.recent("user-901") == [] and len(store) == 100
