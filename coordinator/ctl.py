@@ -169,12 +169,15 @@ def cmd_clients(admin, args) -> int:
 
 
 def cmd_models(admin, args) -> int:
-    # The coordinator's SQL is the store of record of each version's metrics (manifests are signed at publication).
+    # The served versions are the registry's (quarantined ones are named on stderr, so --json stays the served
+    # list); their metrics come from the coordinator's SQL, the store of record (manifests are signed at publication).
+    listing = args.registry_stub.ListModels(registry_pb2.ListModelsRequest(), timeout=30)
+    served = {m.version for m in listing.models}
     models = [{"version": m.version, "parent": m.parent_version, "round": m.round_id, "sha256": m.sha256,
                "size_bytes": m.size_bytes, "created_at": m.created_at, "metrics": json.loads(m.metrics_json or "{}")}
-              for m in admin.ListModelVersions(common_pb2.Empty(), timeout=30).models]
-    for line in args.registry_stub.ListModels(registry_pb2.ListModelsRequest(), timeout=30).quarantined:
-        print(f"coordinatorctl: quarantined {line}", file=sys.stderr)  # on stderr: --json stays the served list
+              for m in admin.ListModelVersions(common_pb2.Empty(), timeout=30).models if m.version in served]
+    for line in listing.quarantined:
+        print(f"coordinatorctl: quarantined {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(models, indent=1))
     else:
