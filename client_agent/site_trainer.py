@@ -10,6 +10,7 @@ import torch
 from safetensors.numpy import load as st_load
 
 from admodels.data.sequences import SequenceData
+from admodels.models.ad_features import model_features
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
 from admodels.training import (LocalStep, TrainSettings, epoch_targets, evaluate, evaluate_full_ranking, pick_device,
                                train_local)
@@ -115,9 +116,10 @@ class SiteTrainer:
         return self._data
 
     @staticmethod
-    def build_model(manifest: dict, weights: bytes) -> FedAdsModel:
+    def build_model(manifest: dict, weights: bytes, catalog: Catalog | None = None) -> FedAdsModel:
+        """catalog: the one the manifest names (catalog_for); a model with ad features needs it."""
         config = ModelConfig.from_dict(manifest["model_config"])
-        model = FedAdsModel(config)
+        model = FedAdsModel(config, model_features(catalog, config) if catalog is not None else None)
         model.load_shared_state(st_load(weights))  # safetensors: no unpickling of received bytes
         scopes = model.shared_scopes()
         declared = {t["name"]: t["scope"] for t in manifest["tensors"]}
@@ -134,8 +136,9 @@ class SiteTrainer:
         return model.interest_embedding(seq).cpu().numpy().astype(np.float32)
 
     def train(self, manifest: dict, weights: bytes, train_cfg, progress: str | None = None) -> TrainOutcome:
-        model = self.build_model(manifest, weights)
-        data = self.data_for(model.config, self.catalog_for(manifest))
+        catalog = self.catalog_for(manifest)
+        model = self.build_model(manifest, weights, catalog)
+        data = self.data_for(model.config, catalog)
         settings = TrainSettings(epochs=train_cfg.epochs, lr=train_cfg.learning_rate, batch_size=train_cfg.batch_size,
                                  negatives=train_cfg.negatives, prox_mu=train_cfg.prox_mu,
                                  seed=train_cfg.seed + self.private_seed,
@@ -195,8 +198,9 @@ class SiteTrainer:
         """Metrics of the new global model with this site's private parameters; with tune_cfg.epochs,
         also after personalisation (fine-tuning a copy on site data, kept on site for serving);
         with full_ranking, also HR/NDCG@10 against the whole catalogue."""
-        model = self.build_model(manifest, weights)
-        data = self.data_for(model.config, self.catalog_for(manifest))
+        catalog = self.catalog_for(manifest)
+        model = self.build_model(manifest, weights, catalog)
+        data = self.data_for(model.config, catalog)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
         out = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed, device=self.device,
                        auc_inputs=auc_inputs)
