@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from admodels.ad_eval import pool
 from admodels.metrics import auc
 from client_agent.site_privacy import BudgetExhausted, SitePrivacy
 from coordinator.rounds import weighted_metrics
@@ -47,6 +48,7 @@ class SimConfig:
     server_momentum: float = 0.0                        # β of the heavy-ball server step (FedAvgM)
     keep_optimizer_state: bool = False                  # sites resume their local Adam state across rounds
     full_ranking: bool = False                          # also rank against the whole catalogue (last round)
+    validation: bool = False                            # hold out each user's second-to-last item: val_* metrics
     seed: int = 0                                       # the data: partition, user sample, evaluation candidates
     train_seed: int = 0                                 # the training: initial shared model, shuffling, negatives
     model: dict = field(default_factory=dict)           # ModelConfig overrides (e.g. use_din=False)
@@ -79,8 +81,9 @@ def round_lr(cfg: SimConfig, r: int) -> float:
 
 
 def pooled_auc(inputs: list[dict]) -> dict:
-    """CTR and CVR AUC over every site's held-out examples together (what one central evaluation would see)."""
-    out = {}
+    """CTR and CVR AUC, and the ad-team metrics (`ad_`), over every site's held-out examples together
+    (what one central evaluation would see)."""
+    out = {f"ad_{k}": v for k, v in pool([i["impressions"] for i in inputs]).items()} if inputs else {}
     for head in ("ctr", "cvr"):
         y = np.concatenate([i[f"{head}_labels"] for i in inputs])
         s = np.concatenate([i[f"{head}_scores"] for i in inputs])
@@ -97,7 +100,8 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
                                              partition_key=cfg.partition, model_overrides=cfg.model)
     registry, catalogs = local_registry(workdir, model_config, seed=_training_seed(cfg))
     trainers = [local_trainer(s, catalogs, "auto", 0, cfg.max_targets_per_user, 99, cfg.seed,
-                              _privacy_for(cfg, k, s.folder / "state"), keep_optimizer_state=cfg.keep_optimizer_state)
+                              _privacy_for(cfg, k, s.folder / "state"), keep_optimizer_state=cfg.keep_optimizer_state,
+                              validation=cfg.validation)
                 for k, s in enumerate(specs)]
     history, data_epochs = [], 0.0
     bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress, unit="round")
@@ -138,6 +142,11 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
         per_site = [t.evaluate(new, new_weights, tune, cfg.full_ranking and last, auc_inputs=True) for t in trainers]
         pooled = pooled_auc([m.pop("auc_inputs") for m in per_site])
         metrics = weighted_metrics(per_site) | pooled
+        if cfg.validation:
+            # The split schedules and early stopping are chosen on (the test split only reports).
+            val = [t.evaluate(new, new_weights, auc_inputs=True, split="validation") for t in trainers]
+            val_pooled = pooled_auc([m.pop("auc_inputs") for m in val])
+            metrics |= {f"val_{k}": v for k, v in (weighted_metrics(val) | val_pooled).items()}
         eps = [p["epsilon_spent"] for p in privacy.values() if p]
         # Passes over the data so far, all sites together: what makes step-capped and whole-epoch runs comparable.
         data_epochs += read / max(records, 1)
