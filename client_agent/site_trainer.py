@@ -230,7 +230,9 @@ class SiteTrainer:
                                      private_lr_scale=tune_cfg.private_lr_scale or 1.0)
             train_local(model, private, data, settings, self.device)
             self.store.save_personalised(model.shared_state(), manifest["version"])
-            tuned = self._evaluate(model, private, data, False, split)
+            tuned = self._evaluate(model, private, data, auc_inputs, split)
+            if auc_inputs:
+                out["personalised_auc_inputs"] = tuned.pop("auc_inputs")
             out.update(personalised_num_users=tuned["num_users"], personalised_hr_at_10=tuned["hr_at_10"],
                        personalised_ndcg_at_10=tuned["ndcg_at_10"])
         return out

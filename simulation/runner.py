@@ -80,10 +80,10 @@ def round_lr(cfg: SimConfig, r: int) -> float:
     return cfg.final_lr + 0.5 * (cfg.lr - cfg.final_lr) * (1 + math.cos(math.pi * (r - 1) / (cfg.rounds - 1)))
 
 
-def pooled_auc(inputs: list[dict]) -> dict:
+def pooled_auc(inputs: list[dict], prior_ratio: float | None = None) -> dict:
     """CTR and CVR AUC, and the ad-team metrics (`ad_`), over every site's held-out examples together
     (what one central evaluation would see)."""
-    out = {f"ad_{k}": v for k, v in pool([i["impressions"] for i in inputs]).items()} if inputs else {}
+    out = {f"ad_{k}": v for k, v in pool([i["impressions"] for i in inputs], prior_ratio).items()} if inputs else {}
     for head in ("ctr", "cvr"):
         y = np.concatenate([i[f"{head}_labels"] for i in inputs])
         s = np.concatenate([i[f"{head}_scores"] for i in inputs])
@@ -104,6 +104,8 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
                               validation=cfg.validation)
                 for k, s in enumerate(specs)]
     history, data_epochs = [], 0.0
+    # Sampled-negative training read at the evaluation's negative rate: calibration also prior-corrected.
+    prior = cfg.negatives / 99 if all(t.site_data.interaction_only for t in trainers) else None
     bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress, unit="round")
     for r in bar:
         manifest, weights = registry.read_bytes(0)
@@ -140,12 +142,15 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
                                batch_size=cfg.batch_size, negatives=cfg.negatives, seed=_training_seed(cfg, r),
                                private_lr_scale=cfg.private_lr_scale) if last and cfg.personalise_epochs else None
         per_site = [t.evaluate(new, new_weights, tune, cfg.full_ranking and last, auc_inputs=True) for t in trainers]
-        pooled = pooled_auc([m.pop("auc_inputs") for m in per_site])
+        pooled = pooled_auc([m.pop("auc_inputs") for m in per_site], prior)
+        tuned_inputs = [m.pop("personalised_auc_inputs") for m in per_site if "personalised_auc_inputs" in m]
+        if tuned_inputs:
+            pooled |= {f"personalised_{k}": v for k, v in pooled_auc(tuned_inputs, prior).items()}
         metrics = weighted_metrics(per_site) | pooled
         if cfg.validation:
             # The split schedules and early stopping are chosen on (the test split only reports).
             val = [t.evaluate(new, new_weights, auc_inputs=True, split="validation") for t in trainers]
-            val_pooled = pooled_auc([m.pop("auc_inputs") for m in val])
+            val_pooled = pooled_auc([m.pop("auc_inputs") for m in val], prior)
             metrics |= {f"val_{k}": v for k, v in (weighted_metrics(val) | val_pooled).items()}
         eps = [p["epsilon_spent"] for p in privacy.values() if p]
         # Passes over the data so far, all sites together: what makes step-capped and whole-epoch runs comparable.

@@ -151,3 +151,15 @@ def test_dp_sgd_per_record_gradients_with_features_equal_one_backward_per_record
         for k, p in (*step.shared.items(), *step.private.items()):
             expected = p.grad if p.grad is not None else torch.zeros_like(p)
             torch.testing.assert_close(grads[k][i], expected, rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_id_dropout_drops_id_embeddings_in_training_only():
+    catalog = _catalog(["c1", "c2", "c3"])
+    model, _ = _model(catalog, id_dropout=1.0)
+    ids = torch.tensor([1, 2, 3])
+    model.eval()
+    full = model.ad_embed(ids)
+    model.train()
+    # Every id dropped: an ad is its features alone; in evaluation its id counts again.
+    torch.testing.assert_close(model.ad_embed(ids), full - model.item_emb(ids))
+    assert model.item_emb(ids).abs().sum() > 0

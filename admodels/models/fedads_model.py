@@ -37,6 +37,9 @@ class ModelConfig:
     use_features: bool = True
     # The ad feature tables, sized from the catalogue: [{"name", "kind", "rows", "multi"}]. Empty: id-only.
     features: list = field(default_factory=list)
+    # Training only, feature models only: the share of ad occurrences whose id embedding is dropped, so that
+    # the model learns to score an ad through its features, as it must for ads it never saw (cold start).
+    id_dropout: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -150,6 +153,9 @@ class FedAdsModel(nn.Module):
         x = self.item_emb(ids)
         if not len(self.feature_emb):
             return x
+        if self.training and self.config.id_dropout > 0:
+            keep = torch.rand(ids.shape, device=ids.device) >= self.config.id_dropout
+            x = x * keep.unsqueeze(-1).to(x.dtype)
         codes = self.feature_codes(ids) if codes is None else codes
         for name, table in self.feature_emb.items():
             c = codes[name]
