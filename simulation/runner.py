@@ -83,7 +83,9 @@ def round_lr(cfg: SimConfig, r: int) -> float:
 def pooled_auc(inputs: list[dict], prior_ratio: float | None = None) -> dict:
     """CTR and CVR AUC, and the ad-team metrics (`ad_`), over every site's held-out examples together
     (what one central evaluation would see)."""
-    out = {f"ad_{k}": v for k, v in pool([i["impressions"] for i in inputs], prior_ratio).items()} if inputs else {}
+    out = {}
+    if inputs and all("impressions" in i for i in inputs):
+        out = {f"ad_{k}": v for k, v in pool([i["impressions"] for i in inputs], prior_ratio).items()}
     for head in ("ctr", "cvr"):
         y = np.concatenate([i[f"{head}_labels"] for i in inputs])
         s = np.concatenate([i[f"{head}_scores"] for i in inputs])

@@ -67,3 +67,12 @@ def test_impression_metrics_match_scikit_learn_on_each_population():
     assert pooled["auc"] == pytest.approx(m["auc"])
     site = np.r_[np.zeros(half), np.ones(n - half)]
     assert pooled["gauc"] == pytest.approx(group_auc(site * 1000 + users, click, p_ctr))
+
+
+def test_prior_correction_reads_odds_at_the_judged_negative_rate():
+    from admodels.ad_eval import prior_corrected
+
+    # p 0.5 at 1 : 4 is odds 1; judged at 1 : 99 the odds are 4/99, p = 4/103.
+    assert prior_corrected(np.array([0.5]), 4 / 99)[0] == pytest.approx(4 / 103)
+    m = impression_metrics([1, 1], [1, 0], [0, 0], [0.5, 0.5], [0.1, 0.1], prior_ratio=0.25)
+    assert m["calibration"] == pytest.approx(1.0) and m["calibration_corrected"] == pytest.approx(0.4)

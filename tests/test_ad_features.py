@@ -50,8 +50,8 @@ def test_features_are_declared_from_the_schema_with_global_tables_and_codes_that
     assert codes["category"][:, 0].tolist() == [0, 2, 3, 1, 2]  # padding ad, c1, c2, unknown, c1
     assert codes["tags"].tolist() == [[0, 0, 0], [2, 3, 0], [3, 0, 0], [1, 0, 0], [2, 3, 4]]
     bounds = catalog.manifest["numeric_stats"]["price"]["boundaries"]
-    expected = [0, 2 + int(np.searchsorted(bounds, 1.0, side="right")), 1,
-                2 + int(np.searchsorted(bounds, 5.0, side="right")), 2 + int(np.searchsorted(bounds, 9.0, side="right"))]
+    bucket = lambda x: 2 + int(np.searchsorted(bounds, x, side="right"))  # noqa: E731
+    expected = [0, bucket(1.0), 1, bucket(5.0), bucket(9.0)]  # padding ad, 1.0, missing, 5.0, 9.0
     assert codes["price"][:, 0].tolist() == expected and max(expected) < NUMERIC_ROWS
     # id-only for comparison: the flag leaves every feature table out.
     id_only, id_config = _model(catalog, use_features=False)
@@ -163,3 +163,25 @@ def test_id_dropout_drops_id_embeddings_in_training_only():
     # Every id dropped: an ad is its features alone; in evaluation its id counts again.
     torch.testing.assert_close(model.ad_embed(ids), full - model.item_emb(ids))
     assert model.item_emb(ids).abs().sum() > 0
+
+
+def test_serving_and_sites_build_a_feature_model_from_the_catalogue_its_manifest_names(tmp_path):
+    from client_agent.site_trainer import SiteTrainer
+    from fedads.datasets import synthetic
+    from fedads.runtime.catalog_store import CatalogStore
+    from fedads.runtime.registry import ModelRegistry
+    from serving.model_holder import load_version
+
+    registry = ModelRegistry(tmp_path / "registry")
+    catalog, _ = CatalogStore(registry.root).import_catalog(synthetic.catalog(tmp_path / "c", 25).root)
+    model, config = _model(catalog, seed=4)
+    manifest = registry.publish(**model.publication(), parent_version=0, round_id=0, catalog=catalog.ref())
+    loaded = load_version(registry, manifest["version"])
+    _, weights = registry.read_bytes(manifest["version"])
+    at_site = SiteTrainer.build_model(manifest, weights, catalog).eval()
+    seq, cands = torch.tensor([[0, 0, 0, 3, 4, 5]]), torch.tensor([[1, 2, 25]])
+    with torch.no_grad():
+        expected = model.eval()(seq, cands)["ctr_logit"]
+        torch.testing.assert_close(loaded.model(seq, cands)["ctr_logit"], expected)
+        torch.testing.assert_close(at_site(seq, cands)["ctr_logit"], expected)
+    assert [f["name"] for f in loaded.config.features] == ["category", "brand", "price"]

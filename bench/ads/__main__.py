@@ -110,8 +110,8 @@ def main(argv=None) -> int:
                      logistic_regression(datas, catalog, 0, "test")}
     for name, m in baselines.items():
         print(name, {k: _fmt(m.get(k)) for k in KEYS}, flush=True)
-    notes = [f"Split: leave-one-out (interaction-only data, sampled negatives in training: {base['max_targets_per_user']} "
-             f"targets per user per epoch, 4 negatives each); test = each user's last item against 99 seeded "
+    notes = [f"Split: leave-one-out (interaction-only data, sampled negatives in training: "
+             f"{base['max_targets_per_user']} targets per user per epoch, 4 negatives each); test = each user's last item against 99 seeded "
              "negatives, validation = the second-to-last item against its own 99; the round of each run is the one "
              f"with the best pooled validation CTR AUC. {args.sites} sites by {args.partition}, {args.rounds} rounds "
              f"of 1 local epoch, lr {args.lr}, model overrides {model}.",
