@@ -32,7 +32,11 @@ def site_splits(dataset: str, sites: int, partition: str, seed: int, max_seq_len
     return catalog, datas
 
 
-def _judge(datas, score_fn, seed: int, split: str, negatives: int = 99, prior_ratio: float | None = None) -> dict:
+def _judge(datas, score_fn, seed: int, split: str, negatives: int = 99, prior_ratio: float | None = None,
+           probabilities: bool = True) -> dict:
+    """Ranking and ad metrics of score_fn(histories, candidates) on every site's candidates. Baselines have
+    no CVR model (their CTCVR AUC ranks conversions by pCTR alone); probabilities=False: scores are not
+    probabilities, so LogLoss and calibration do not apply."""
     parts, hits, ndcgs, n = [], [], [], []
     for d in datas:
         users, seq, cands = d.eval_examples(negatives, seed, split)
@@ -48,6 +52,10 @@ def _judge(datas, score_fn, seed: int, split: str, negatives: int = 99, prior_ra
         ndcgs.append(ndcg_at_k(scores, 10))
         n.append(len(users))
     out = {f"ad_{k}": v for k, v in pool(parts, prior_ratio).items()}
+    out["ad_cvr_auc"] = float("nan")
+    if not probabilities:
+        for k in ("logloss", "calibration", "ece", "calibration_corrected", "ece_corrected"):
+            out[f"ad_{k}"] = float("nan")
     out["hr_at_10"] = float(np.average(hits, weights=n))
     out["ndcg_at_10"] = float(np.average(ndcgs, weights=n))
     return out
@@ -57,7 +65,7 @@ def popularity(datas, n_items: int, seed: int, split: str) -> dict:
     counts = np.zeros(n_items + 1)
     for d in datas:
         counts += np.bincount(d.items[d.train_targets()], minlength=n_items + 1)
-    return _judge(datas, lambda seq, cands: counts[cands] + 1e-9 * cands, seed, split)
+    return _judge(datas, lambda seq, cands: counts[cands] + 1e-9 * cands, seed, split, probabilities=False)
 
 
 def _lr_rows(seq: np.ndarray, cands: np.ndarray, category: np.ndarray, n_cat: int):
