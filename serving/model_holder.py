@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from safetensors.numpy import load as st_load
 
+from admodels.models.ad_features import model_features
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
 from fedads.catalog.catalog import Catalog, CatalogError
 from fedads.runtime.catalog_store import CatalogStore
@@ -48,7 +49,10 @@ def load_version(registry: ModelRegistry, version: int, trust: ModelTrust | None
     if catalog.n_ads != config.n_items:
         raise RegistryError(f"model version {manifest['version']} has {config.n_items} ad rows but its catalogue "
                             f"version {catalog.version} holds {catalog.n_ads} ads")
-    model = FedAdsModel(config)
+    try:
+        model = FedAdsModel(config, model_features(catalog, config))
+    except ValueError as exc:
+        raise RegistryError(f"model version {manifest['version']}: {exc}") from exc
     model.load_shared_state(st_load(data))
     model.eval()
     loaded = LoadedModel(manifest["version"], model, config, manifest["sha256"], catalog, catalog.lookup())
