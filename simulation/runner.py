@@ -153,6 +153,12 @@ def aggregate(cfg: SimConfig, vectors: dict[str, np.ndarray], r: int) -> np.ndar
     return sum(vectors.values())
 
 
+def negative_prior(cfg: SimConfig, sites: list[SiteData]) -> float | None:
+    """Sampled-negative training read at the evaluation's negative rate: its calibration is also reported
+    prior-corrected (None for impression logs, trained at their own click rate)."""
+    return cfg.negatives / 99 if all(d.interaction_only for d in sites) else None
+
+
 def round_record(r: int, version: int, per_site: list[dict], trained: int, data_epochs: float, refused: list[str],
                  privacy: dict, prior: float | None = None, validation: list[dict] | None = None) -> dict:
     """prior: the training negatives' rate against the evaluation's (prior-corrected calibration);
@@ -201,8 +207,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
     specs, registry = start(cfg, workdir)
     trainers = [make_trainer(cfg, k, s.site_id, s.folder, s.folder / "state") for k, s in enumerate(specs)]
     history, data_epochs = [], 0.0
-    # Sampled-negative training read at the evaluation's negative rate: calibration also prior-corrected.
-    prior = cfg.negatives / 99 if all(t.site_data.interaction_only for t in trainers) else None
+    prior = negative_prior(cfg, [t.site_data for t in trainers])
     bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress or not sys.stderr.isatty(),
                unit="round")
     for r in bar:
