@@ -29,6 +29,7 @@ from fedads.runtime.layout import UpdateLayout
 from fedads.runtime.registry import ModelRegistry
 from fedads.v1 import coordinator_pb2 as cpb
 from privacy.secagg.simulation import run_round
+from simulation.holdout import check_holdout, drop_test_items
 
 
 @dataclass
@@ -61,6 +62,7 @@ class SimConfig:
     client_fraction: float = 1.0                        # < 1: train this fraction of the clients each round
     clients_per_round: int = 0                          # > 0: train this many clients each round (seeded draw)
     dp: list[dict] | dict | None = None                 # SitePrivacy kwargs, one dict for all or one per site
+    holdout: str = "test"                               # validation: evaluate on each user's second-to-last item
 
 
 def _privacy_for(cfg: SimConfig, k: int, state: Path) -> SitePrivacy:
@@ -125,10 +127,14 @@ def tune_config(cfg: SimConfig, r: int) -> cpb.TrainConfig | None:
 
 def start(cfg: SimConfig, workdir: Path):
     """Fresh sites, registry and initial model: (site specs, registry)."""
+    check_holdout(cfg.holdout)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     specs, model_config = prepare_federation(cfg.dataset, cfg.sites, workdir, "in-process", cfg.max_users, cfg.seed,
                                              partition_key=cfg.partition, model_overrides=cfg.model)
+    if cfg.holdout == "validation":
+        for s in specs:
+            drop_test_items(s.data)
     registry, _ = local_registry(workdir, model_config, seed=_training_seed(cfg))
     return specs, registry
 
