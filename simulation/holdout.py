@@ -26,7 +26,7 @@ def check_holdout(holdout: str) -> None:
         raise ValueError(f"unknown holdout {holdout!r}: test (each user's last item) or validation (second-to-last)")
 
 
-def test_rows(events: pa.Table) -> np.ndarray:
+def held_out_rows(events: pa.Table) -> np.ndarray:
     """Row index of each user's last clicked row, in the order SequenceData sorts a user's rows
     (timestamp, then row order: of two rows at one time the later is last), for users with two or more
     clicked rows (leave-one-out evaluates only those; a one-row user keeps its row)."""
@@ -44,11 +44,11 @@ def test_rows(events: pa.Table) -> np.ndarray:
 
 
 def drop_test_items(data_folder: Path) -> int:
-    """Rewrite the site's event log without each user's test row (test_rows); returns the rows dropped."""
+    """Rewrite the site's event log without each user's test row (held_out_rows); returns the rows dropped."""
     site = SiteData.load(data_folder)
     if site.events.suffix != ".parquet":
         raise ValueError(f"{site.events}: the validation holdout rewrites Parquet event logs only")
-    drop = test_rows(read_events(site.events))
+    drop = held_out_rows(read_events(site.events))
     raw = pq.read_table(site.events)  # the columns as written; read_events keeps every row, in order
     keep = np.ones(raw.num_rows, dtype=bool)
     keep[drop] = False
