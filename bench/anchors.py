@@ -109,7 +109,7 @@ def report(files: list[Path], out: Path) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--report", type=Path, nargs="+", default=[], help="write the report from these stored runs")
     ap.add_argument("--name", default="run")
@@ -132,7 +132,11 @@ def main(argv=None) -> int:
     ap.add_argument("--num-cpus", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("reports/anchors"))
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
     if args.report:
         return report(args.report, args.out)
     return train(args)
