@@ -78,12 +78,14 @@ def report(files: list[Path], out: Path) -> int:
              "each user's private parameters (user embedding, low-rank private FFN) kept on its client. "
              "Validation rows evaluate on each user's second-to-last item and train on what precedes it; the "
              "test row reruns the schedule chosen on validation and is the only one that reads the test item.", "",
-             "| run | split | schedule | HR@10 | NDCG@10 | best HR@10 (round) | wall s |", "|---|---|---|---|---|---|---|"]
+             "| run | split | schedule | HR@10 | NDCG@10 | best HR@10 (round) | client trainings | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in runs:
         ev = evaluated(r["history"])
         last, best = ev[-1], max(ev, key=lambda h: h["hr_at_10"])
         lines.append(f"| {r['name']} | {r['config']['holdout']} | {schedule_of(r['config'])} | {last['hr_at_10']:.4f} "
-                     f"| {last['ndcg_at_10']:.4f} | {best['hr_at_10']:.4f} ({best['round']}) | {r['wall_s']:.0f} |")
+                     f"| {last['ndcg_at_10']:.4f} | {best['hr_at_10']:.4f} ({best['round']}) "
+                     f"| {sum(h['sites_trained'] for h in r['history'])} | {r['wall_s']:.0f} |")
     lines += ["", "| reference (published unless ours) | HR@10 | NDCG@10 |", "|---|---|---|"]
     lines += [f"| {name} | {hr:.4f} | {ndcg:.4f} |" for name, (hr, ndcg) in ANCHORS.get(dataset, {}).items()]
     if dataset in CROSS_SILO:
