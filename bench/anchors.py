@@ -101,7 +101,8 @@ def report(files: list[Path], out: Path) -> int:
                 else "--.", label=f"{r['name']} ({r['config']['holdout']})")
     for name, (hr, _) in ANCHORS.get(dataset, {}).items():
         ax.axhline(hr, color="grey", lw=0.8, ls=":")
-        ax.annotate(name, (0, hr), fontsize=7, color="grey", va="bottom")
+        ax.annotate(f"{name} {hr:.3f}", (0.01, hr), xycoords=("axes fraction", "data"), fontsize=7, color="grey",
+                    va="bottom")
     ax.set_xlabel("round")
     ax.set_ylabel("HR@10 (99 negatives)")
     ax.grid(alpha=0.3)
