@@ -48,3 +48,38 @@ def log_loss(labels: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
     p = np.clip(np.asarray(probs, dtype=np.float64), eps, 1 - eps)
     y = np.asarray(labels, dtype=np.float64)
     return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+def group_auc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
+    """gAUC: each user's AUC weighted by the user's impressions; users with one class only are skipped
+    (their AUC is undefined). NaN when no user has both classes."""
+    users, labels, scores = np.asarray(users), np.asarray(labels).astype(bool), np.asarray(scores, np.float64)
+    order = np.argsort(users, kind="stable")
+    users, labels, scores = users[order], labels[order], scores[order]
+    _, starts, counts = np.unique(users, return_index=True, return_counts=True)
+    total, weight = 0.0, 0
+    for s, n in zip(starts, counts):
+        y = labels[s:s + n]
+        if 0 < y.sum() < n:
+            total += n * auc(y, scores[s:s + n])
+            weight += n
+    return total / weight if weight else float("nan")
+
+
+def calibration_ratio(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Σ predicted / Σ observed (1.0: calibrated on the whole; > 1 over-predicts). NaN without positives."""
+    positives = float(np.asarray(labels, np.float64).sum())
+    return float(np.asarray(probs, np.float64).sum()) / positives if positives > 0 else float("nan")
+
+
+def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
+    """ECE over equal-width probability bins: Σ_b (n_b / N)·|mean p_b − mean y_b| (a probability of
+    exactly 1 falls in the last bin)."""
+    p = np.asarray(probs, np.float64)
+    y = np.asarray(labels, np.float64)
+    if len(p) == 0:
+        return float("nan")
+    which = np.minimum((p * bins).astype(np.int64), bins - 1)
+    n = np.bincount(which, minlength=bins)
+    gap = np.abs(np.bincount(which, p, bins) - np.bincount(which, y, bins))
+    return float(gap.sum() / len(p)) if n.sum() else float("nan")

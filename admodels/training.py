@@ -1,6 +1,7 @@
 """The one local training and evaluation path, used centrally, by every site, and in simulation."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from itertools import islice
@@ -10,10 +11,17 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from admodels.ad_eval import impression_metrics
+from admodels.data.impressions import ImpressionData
 from admodels.data.sequences import SequenceData
 from admodels.layers.multifaceted_ffn import balance_loss
 from admodels.metrics import auc, hit_rate_at_k, ndcg_at_k
 from admodels.models.fedads_model import FedAdsModel, PrivateUserState
+
+
+# The one default of the private parameters' rate (× lr): local training, federated rounds
+# (coordinator/round_config.py) and the agent's reading of a TrainConfig that leaves it 0.
+PRIVATE_LR_SCALE = 0.1
 
 
 @dataclass
@@ -33,7 +41,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     # The private parameters' rate as a multiple of lr. Each user's private rows see only that user's few
     # records, every round, so at the shared rate they overfit them (measured in reports/accuracy_*.md).
-    private_lr_scale: float = 1.0
+    private_lr_scale: float = PRIVATE_LR_SCALE
 
 
 @dataclass
@@ -59,7 +67,7 @@ def pick_device(requested: str = "auto") -> torch.device:
 def epoch_targets(data: SequenceData, max_targets_per_user: int = 0) -> np.ndarray:
     """The training records of one epoch (indices of target interactions), in data order."""
     targets = data.train_targets()
-    if max_targets_per_user > 0:
+    if max_targets_per_user > 0 and not isinstance(data, ImpressionData):
         # Keep each user's most recent targets, so heavy users do not dominate an epoch.
         users = data.user_of(targets)
         from_end = data.ends[users] - 1 - targets
@@ -74,7 +82,10 @@ def _epoch_targets(data: SequenceData, settings: TrainSettings, rng: np.random.G
 def candidate_batch(data: SequenceData, idx: np.ndarray, negatives: int, gen: torch.Generator,
                     device: torch.device) -> tuple[torch.Tensor, ...]:
     """(histories, users, candidates with the target first, labels) for training targets idx; labels (B, 2)
-    hold each target's conversion and value target."""
+    hold each target's conversion and value target. Impression data: its own ad as the one candidate and no
+    sampled negatives; labels (B, 3) hold click, conversion and value (ImpressionData.batch)."""
+    if isinstance(data, ImpressionData):
+        return data.batch(idx, device)
     seq = torch.from_numpy(data.histories(idx)).to(device)
     users = torch.from_numpy(data.user_of(idx)).to(device)
     pos = torch.from_numpy(data.items[idx]).to(device)
@@ -84,7 +95,18 @@ def candidate_batch(data: SequenceData, idx: np.ndarray, negatives: int, gen: to
 
 
 def example_losses(out: dict, labels: torch.Tensor, settings: TrainSettings) -> torch.Tensor:
-    """λ1·L_CTR + λ2·L_CTCVR + λ3·L_value per example (B,); the batch loss is their mean plus balance."""
+    """λ1·L_CTR + λ2·L_CTCVR + λ3·L_value per example (B,); the batch loss is their mean plus balance.
+
+    labels (B, 2): conversion and value of candidate 0, the clicked target among sampled negatives;
+    labels (B, 3): click, conversion and value of an impression (one candidate), the value head trained on
+    conversions only."""
+    if labels.shape[1] == 3:
+        click, conv = labels[:, :1], labels[:, 1:2]
+        ctr = F.binary_cross_entropy_with_logits(out["ctr_logit"], click, reduction="none").mean(1)
+        p_ctcvr = (torch.sigmoid(out["ctr_logit"]) * torch.sigmoid(out["cvr_logit"])).clamp(1e-7, 1 - 1e-7)
+        ctcvr = F.binary_cross_entropy(p_ctcvr, conv, reduction="none").mean(1)
+        value = conv[:, 0] * (out["value"][:, 0] - labels[:, 2]) ** 2
+        return settings.ctr_weight * ctr + settings.ctcvr_weight * ctcvr + settings.value_weight * value
     click = torch.zeros_like(out["ctr_logit"])
     click[:, 0] = 1.0
     conv = torch.zeros_like(click)
@@ -175,7 +197,8 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
         targets = _epoch_targets(data, settings, rng)
         total = min(per_epoch, steps_left)
         bar = tqdm(islice(stepper.batches(targets, rng), total), total=total,
-                   desc=f"{progress} epoch {epoch + 1}/{epochs}", disable=progress is None, leave=False, unit="batch")
+                   desc=f"{progress} epoch {epoch + 1}/{epochs}", disable=progress is None or not sys.stderr.isatty(), leave=False,
+                   unit="batch")
         last_epoch, last_n = epoch == epochs - 1, 0
         for idx in bar:
             loss_sum, gate = stepper.step(*candidate_batch(data, idx, settings.negatives, gen, device))
@@ -245,24 +268,65 @@ def evaluate_full_ranking(model: FedAdsModel, private: PrivateUserState | None, 
 
 
 def evaluate(model: FedAdsModel, private: PrivateUserState | None, data: SequenceData, negatives: int = 99,
-             seed: int = 0, k: int = 10, device: torch.device | None = None, auc_inputs: bool = False) -> dict:
+             seed: int = 0, k: int = 10, device: torch.device | None = None, auc_inputs: bool = False,
+             split: str = "test") -> dict:
     """Leave-one-out with sampled negatives: HR@k and NDCG@k over the data's users, CTR AUC (held-out
     item against the sampled negatives) and CVR AUC (held-out items: converted or not) where both
-    classes occur. With auc_inputs, also the labels and scores, so AUCs can be pooled across sites."""
-    users, seq, cands = data.eval_examples(negatives, seed)
+    classes occur, and the ad-team metrics (admodels.ad_eval, `ad_` keys) over the candidate sets, each
+    held-out item a click and each sampled negative an unclicked impression. With auc_inputs, also the
+    labels and scores, so metrics can be pooled across sites. split: "test" or "validation"."""
+    users, seq, cands = data.eval_examples(negatives, seed, split)
     scores, cvr_scores = score_heads(model, private, seq, users, cands, device)
     labels = np.zeros_like(scores)
     labels[:, 0] = 1
     loss = float(F.binary_cross_entropy_with_logits(torch.from_numpy(scores), torch.from_numpy(labels)))
     out = {"num_users": int(len(users)), "hr_at_10": hit_rate_at_k(scores, k), "ndcg_at_10": ndcg_at_k(scores, k),
            "loss": loss}
-    converted = data.conversions[data.ends[users] - 1].astype(np.float64)
+    converted = data.conversions[data.ends[users] - (2 if split == "validation" else 1)].astype(np.float64)
     inputs = {"ctr_labels": labels.ravel(), "ctr_scores": scores.ravel(), "cvr_labels": converted,
               "cvr_scores": cvr_scores[:, 0].astype(np.float64)}
     for head in ("ctr", "cvr"):
         y = inputs[f"{head}_labels"]
         if 0 < y.sum() < len(y):
             out[f"{head}_auc"] = auc(y, inputs[f"{head}_scores"])
+    conversion = np.zeros_like(scores, dtype=np.float64)
+    conversion[:, 0] = converted
+    impressions = {"users": np.repeat(data.user_keys[users], scores.shape[1]), "click": labels.ravel(),
+                   "conversion": conversion.ravel(), "p_ctr": _sigmoid(scores).ravel(),
+                   "p_cvr": _sigmoid(cvr_scores).ravel()}
+    if len(users):
+        out.update({f"ad_{k}": v for k, v in impression_metrics(**impressions).items()})
     if auc_inputs:
-        out["auc_inputs"] = inputs
+        out["auc_inputs"] = inputs | {"impressions": impressions}
     return out
+
+
+def evaluate_impressions(model: FedAdsModel, private: PrivateUserState | None, data: ImpressionData,
+                         split: str = "test", device: torch.device | None = None, auc_inputs: bool = False) -> dict:
+    """The ad-team metrics (`ad_` keys) over a time split's impressions; ctr_auc / cvr_auc as the
+    leave-one-out evaluation names them (CTR on every impression, CVR on clicked ones)."""
+    idx = data.indices(split)
+    users = data.user[idx]
+    seq = data.histories(idx)
+    ctr, cvr = score_heads(model, private, seq, users, data.item[idx][:, None], device)
+    ctr, cvr = ctr[:, 0].astype(np.float64), cvr[:, 0].astype(np.float64)
+    click, conv = data.click[idx].astype(np.float64), data.conversion[idx].astype(np.float64)
+    impressions = {"users": data.user_keys[users], "click": click, "conversion": conv, "p_ctr": _sigmoid(ctr),
+                   "p_cvr": _sigmoid(cvr)}
+    out = {"num_users": int(len(np.unique(users))), "impressions": int(len(idx)),
+           "hr_at_10": float("nan"), "ndcg_at_10": float("nan")}
+    if len(idx):
+        out["loss"] = float(F.binary_cross_entropy_with_logits(torch.from_numpy(ctr), torch.from_numpy(click)))
+        out.update({f"ad_{k}": v for k, v in impression_metrics(**impressions).items()})
+        out["ctr_auc"], out["cvr_auc"] = out["ad_auc"], out["ad_cvr_auc"]
+    else:
+        out["loss"] = float("nan")
+    if auc_inputs:
+        clicked = click == 1
+        out["auc_inputs"] = {"ctr_labels": click, "ctr_scores": ctr, "cvr_labels": conv[clicked],
+                             "cvr_scores": cvr[clicked], "impressions": impressions}
+    return out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))

@@ -12,6 +12,7 @@ import numpy as np
 from aggregator.secagg_stages import SecAggStages, StageClosed
 from fedads.runtime.hashing import secret_matches, sha256_hex
 from fedads.runtime.layout import UpdateLayout
+from fedads.runtime.pause_point import pause
 from fedads.runtime.registry import ModelRegistry
 from privacy.secagg.config import SecAggConfig
 from privacy.secagg.keys import SecAggError
@@ -38,6 +39,7 @@ class AggregationRound:
         self.received: dict[str, np.ndarray] = {}
         self.digests: dict[str, str] = {}
         self.closed = False
+        self.dropped: set[str] = set()
         self.lock = threading.Lock()
         self.stages: SecAggStages | None = None
         if secure:
@@ -52,6 +54,8 @@ class AggregationRound:
     def authenticate(self, site_id: str, token: str) -> None:
         if site_id not in self.participants:
             raise UploadRejected("permission", f"site {site_id!r} is not a participant of round {self.round_id}")
+        if site_id in self.dropped:
+            raise UploadRejected("permission", f"site {site_id} was dropped from round {self.round_id}")
         if not secret_matches(token, self.participants[site_id]):
             raise UploadRejected("unauthenticated", f"upload token of site {site_id} does not match round {self.round_id}")
 
@@ -102,10 +106,23 @@ class AggregationRound:
             self.digests[site_id] = digest
         return digest
 
+    def drop(self, site_ids: list[str]) -> None:
+        """From now on these sites are refused, and an update they already sent is not in the sum."""
+        with self.lock:
+            self.dropped.update(site_ids)
+            for site in site_ids:
+                if self.stages is None:
+                    self.received.pop(site, None)
+                    self.digests.pop(site, None)
+            if self.stages is not None:
+                self.stages.drop(list(site_ids))
+                for site in site_ids:
+                    self.received.pop(site, None)
+
     def finalize(self, site_ids: list[str], min_sites: int) -> dict:
         with self.lock:
             self.closed = True
-            included = [s for s in site_ids if s in self.received]
+            included = [s for s in site_ids if s in self.received and s not in self.dropped]
         if len(included) < max(min_sites, 1):
             raise UploadRejected("precondition", f"only {len(included)} of the {len(site_ids)} named sites have "
                                                  f"uploaded; min-sites is {min_sites}")
@@ -125,9 +142,11 @@ class AggregationRound:
                 total += self.received[site]
         previous = self.registry.parent_tensors(self.manifest) if self.server_momentum else None
         tensors = self.layout.apply(self.base, total, self.server_lr, self.server_momentum, previous)
+        # Staged, not published: the version becomes visible only when the coordinator commits the round.
         manifest = self.registry.publish_successor(
-            self.manifest, tensors, round_id=self.round_id,
+            self.manifest, tensors, round_id=self.round_id, staged=True,
             extras={"sites": included, "weights": self.layout.weights_of(total),
                     "secure_aggregation": self.stages is not None, "server_learning_rate": self.server_lr,
                     "server_momentum": self.server_momentum if previous is not None else 0.0})
+        pause("FEDADS_PAUSE_AFTER_STAGING", str(manifest["version"]))
         return {"manifest": manifest, "included": included}

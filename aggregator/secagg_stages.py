@@ -129,9 +129,18 @@ class SecAggStages:
             return self.config.encoding.decode_sum(total, len(survivors)), survivors
 
     def drop(self, sites: list[str]) -> None:
-        """Sites the coordinator saw disconnect: no stage waits for them any more."""
+        """Sites the coordinator dropped: no stage waits for them, and a masked input one of them already sent
+        leaves the sum. Before unmasking that makes it a dropout like any other (the survivors reveal its mask
+        key, never its self-mask seed); once the survivor list is out it cannot leave the sum, so the round fails."""
         with self.cond:
             self.dropped.update(sites)
+            held = [s for s in sites if s in self.server.masked]
+            if held and ORDER.index(self.stage) >= ORDER.index("unmask"):
+                self.failed = (f"{', '.join(sorted(held))} dropped after unmasking began; its input cannot be "
+                               "excluded any more")
+            for site in held:
+                if not self.failed:
+                    del self.server.masked[site]
             self.cond.notify_all()
 
     def abort(self, reason: str) -> None:

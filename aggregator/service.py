@@ -33,6 +33,20 @@ class AggregatorCore:
         self.registry = registry
         self.rounds: dict[int, AggregationRound] = {}
         self.lock = threading.Lock()
+        self.revoked: set[str] = set()  # site ids the coordinator revoked: their certificates are refused
+
+    def revoke(self, site_ids) -> None:
+        with self.lock:
+            self.revoked.update(site_ids)
+            rounds = list(self.rounds.values())
+        for rnd in rounds:
+            rnd.drop([s for s in site_ids if s in rnd.participants])
+
+    def certificate_check(self, peer):
+        """PeerAuthorization hook: a revoked site is refused here too, not only by the coordinator."""
+        if peer.role == "site" and peer.name in self.revoked:
+            return grpc.StatusCode.PERMISSION_DENIED, f"site {peer.name} is revoked"
+        return None
 
     def open_round(self, round_id: int, base_version: int, participants: dict[str, str], secure: bool = False,
                    clip: float = 0.0, stage_deadline_s: float = 120.0, server_lr: float = 1.0,
@@ -84,6 +98,8 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
         self.max_update_bytes = max_update_bytes
 
     def OpenRound(self, request, context):
+        if request.revoked_site_ids:
+            self.core.revoke(list(request.revoked_site_ids))
         try:
             rnd = self.core.open_round(request.round_id, request.base_version,
                                        {p.site_id: p.upload_token_sha256 for p in request.participants},
@@ -146,12 +162,17 @@ class AggregatorServicer(aggregator_pb2_grpc.AggregatorServiceServicer):
         return apb.AbortRoundResponse(aborted=aborted)
 
     def DropParticipants(self, request, context):
+        if request.revoked:
+            self.core.revoke(list(request.site_ids))
+            if not request.round_id:
+                return apb.DropParticipantsResponse(dropped=len(request.site_ids))
         try:
             rnd = self.core.get(request.round_id)
         except UploadRejected as exc:
             abort(context, code_for(exc.kind), str(exc))
-        if rnd.stages is not None:
-            rnd.stages.drop(list(request.site_ids))
+        rnd.drop(list(request.site_ids))
+        log.warning("participants dropped", extra={"round_id": request.round_id, "sites": list(request.site_ids),
+                                                   "revoked": request.revoked})
         return apb.DropParticipantsResponse(dropped=len(request.site_ids))
 
     # --- SecAgg+ stages ---

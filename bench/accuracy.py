@@ -143,24 +143,53 @@ def _mean_sd(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
 
 
-def seed_summary(results: list[dict], same_data) -> list[str]:
-    """Mean ± sd over training seeds of every setting run with more than one, and federated/centralized means.
+def seed_stats(results: list[dict], same_data) -> list[dict]:
+    """Mean and sd over training seeds of every setting run with more than one, and federated/centralized means.
 
     One seed each is not enough to read a ratio of 0.97 against a goal of 0.98: training noise alone moves
     HR@10 by about a hundredth, so the ratio is read off means over seeds of the same split and candidates.
+    Per metric: mean, sd, the fine-tuned models' tuned_mean/tuned_sd (None unless every seed has them), and
+    ratio/tuned_ratio against the best centralized mean of the same model on the same records (None without one).
     """
     groups: dict[tuple, list[dict]] = {}
     for r in results:
         groups.setdefault((r["model"], r["mode"], training_of(r["config"], with_seed=False)), []).append(r)
     seeded = {k: v for k, v in groups.items() if len({r["config"].get("train_seed", 0) for r in v}) > 1}
-    if not seeded:
-        return []
     central: dict[tuple, dict[str, float]] = {}  # single-seed centralized runs count too: the best mean is the bar
     for (_, mode, _), runs in groups.items():
         if mode == "centralized":
             bar = central.setdefault(same_data(runs[0]), {})
             for metric in ("hr_at_10", "ndcg_at_10"):
                 bar[metric] = max(bar.get(metric, 0.0), statistics.mean(r["history"][-1][metric] for r in runs))
+    rows = []
+    for (model, mode, training), runs in seeded.items():
+        last = [r["history"][-1] for r in runs]
+        row = {"model": model, "mode": mode, "training": training,
+               "seeds": [r["config"].get("train_seed", 0) for r in runs]}
+        for metric in ("hr_at_10", "ndcg_at_10"):
+            values = [m[metric] for m in last]
+            tuned = [m[f"personalised_{metric}"] for m in last if f"personalised_{metric}" in m]
+            complete = bool(tuned) and len(tuned) == len(values)
+            c = central.get(same_data(runs[0]), {}).get(metric)
+            row[metric] = {
+                "mean": statistics.mean(values), "sd": statistics.stdev(values) if len(values) > 1 else None,
+                "tuned_mean": statistics.mean(tuned) if complete else None,
+                "tuned_sd": statistics.stdev(tuned) if complete and len(tuned) > 1 else None,
+                "ratio": statistics.mean(values) / c if c else None,
+                "tuned_ratio": statistics.mean(tuned) / c if c and complete else None}
+        rows.append(row)
+    return rows
+
+
+def _cell(mean, sd) -> str:
+    return "–" if mean is None else f"{mean:.4f}" if sd is None else f"{mean:.4f} ± {sd:.4f}"
+
+
+def seed_summary(results: list[dict], same_data) -> list[str]:
+    """The seed_stats rows as the report's markdown table."""
+    rows = seed_stats(results, same_data)
+    if not rows:
+        return []
     lines = ["", "## Across training seeds", "",
              "Settings run with several training seeds (same split, same evaluation candidates): mean ± standard "
              "deviation over seeds of the last round; vs centralized divides the means, against the best "
@@ -169,25 +198,21 @@ def seed_summary(results: list[dict], same_data) -> list[str]:
              "| model | mode | training | seeds | HR@10 | NDCG@10 | personalised HR@10 | personalised NDCG@10 "
              "| HR vs centralized | NDCG vs centralized |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for (model, mode, training), runs in seeded.items():
-        last = [r["history"][-1] for r in runs]
+    for row in rows:
         cells, ratios = [], []
         for metric in ("hr_at_10", "ndcg_at_10"):
-            values = [m[metric] for m in last]
-            tuned = [m[f"personalised_{metric}"] for m in last if f"personalised_{metric}" in m]
-            complete = bool(tuned) and len(tuned) == len(values)
-            cells.append((_mean_sd(values), _mean_sd(tuned) if complete else "–"))
-            c = central.get(same_data(runs[0]), {}).get(metric)
+            m = row[metric]
+            cells.append((_cell(m["mean"], m["sd"]), _cell(m["tuned_mean"], m["tuned_sd"])))
             ratio = "–"
-            if c:
+            if m["ratio"] is not None:
                 # four places: these ratios are read against goals such as 0.98
-                ratio = f"{statistics.mean(values) / c:.4f}"
-                if complete:
-                    ratio += f" (personalised {statistics.mean(tuned) / c:.4f})"
+                ratio = f"{m['ratio']:.4f}"
+                if m["tuned_ratio"] is not None:
+                    ratio += f" (personalised {m['tuned_ratio']:.4f})"
             ratios.append(ratio)
-        seeds = ", ".join(str(r["config"].get("train_seed", 0)) for r in runs)
-        lines.append(f"| {model} | {mode} | {training} | {seeds} | {cells[0][0]} | {cells[1][0]} | {cells[0][1]} | "
-                     f"{cells[1][1]} | {ratios[0]} | {ratios[1]} |")
+        seeds = ", ".join(str(s) for s in row["seeds"])
+        lines.append(f"| {row['model']} | {row['mode']} | {row['training']} | {seeds} | {cells[0][0]} | "
+                     f"{cells[1][0]} | {cells[0][1]} | {cells[1][1]} | {ratios[0]} | {ratios[1]} |")
     return lines
 
 

@@ -69,7 +69,7 @@ def main(argv=None) -> int:
                               seed=1 - trainer.private_seed, weighting="samples")
         bare, agent = [], []
         for _ in range(args.repeats):  # interleaved, so drifts in machine load hit both alike
-            n, s = bare_loop(SiteTrainer.build_model(manifest, weights), PrivateUserState(config, data.n_users),
+            n, s = bare_loop(SiteTrainer.build_model(manifest, weights, catalogs.get()), PrivateUserState(config, data.n_users),
                              data, settings)
             bare.append(n / s)
             started = time.perf_counter()

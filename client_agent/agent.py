@@ -20,6 +20,7 @@ from fedads.eventlog.check import CheckReport
 from fedads.runtime.site_auth import site_credentials
 from fedads.runtime.chunks import iter_chunks
 from fedads.runtime.hashing import sha256_hex
+from fedads.runtime.pause_point import pause
 from fedads.runtime.registry_service import download_catalog, download_model
 from client_agent.enrolment import enroll
 from fedads.runtime.server import channel
@@ -128,7 +129,7 @@ class SiteAgent:
             try:
                 stream = self.coordinator.Connect(
                     cpb.ConnectRequest(agent_version=AGENT_VERSION, num_samples=self.trainer.num_interactions,
-                                       device=str(self.trainer.device)),
+                                       device=str(self.trainer.device), privacy=self._privacy_settings()),
                     metadata=self.metadata, wait_for_ready=True)
                 self._stream = stream
                 log.info("connected to coordinator", extra={"address": self.config.coordinator})
@@ -151,6 +152,16 @@ class SiteAgent:
             self.stop_event.wait(backoff)
             backoff = min(backoff * 2, 5.0)
 
+    def _privacy_settings(self) -> cpb.SitePrivacySettings:
+        """The DP settings the coordinator's pre-round noise estimate needs (no data, no ledger)."""
+        c = self.config
+        if c.dp_clip_norm <= 0:
+            return cpb.SitePrivacySettings()
+        return cpb.SitePrivacySettings(unit=c.dp_unit, clip_norm=c.dp_clip_norm, epsilon_budget=c.dp_epsilon_budget,
+                                       delta=c.dp_delta, noise_multiplier=c.dp_noise_multiplier,
+                                       planned_rounds=c.dp_planned_rounds,
+                                       num_records=self.trainer.num_training_records)
+
     def stop(self) -> None:
         self.stop_event.set()
         if self._stream is not None:
@@ -159,7 +170,11 @@ class SiteAgent:
     # --- tasks ---
     def model(self, version: int) -> tuple[dict, bytes]:
         if self._model_cache is None or self._model_cache[0]["version"] != version:
-            self._model_cache = download_model(self.registry, version, metadata=self.metadata)
+            manifest, data = download_model(self.registry, version, metadata=self.metadata)
+            trust = self.store.model_trust()
+            if trust is not None:  # refuse a version the coordinator did not sign, or an older log's
+                trust.accept(manifest)
+            self._model_cache = manifest, data
         return self._model_cache
 
     def handle(self, task) -> None:
@@ -172,6 +187,9 @@ class SiteAgent:
                 result, followup = self._train(task)
             elif task.kind == cpb.TASK_KIND_EVALUATE:
                 result = self._evaluate(task)
+            elif task.kind == cpb.TASK_KIND_ABORT:
+                log.warning("round stopped by the coordinator", extra={"round_id": task.round_id})
+                return
             else:
                 log.warning("ignoring task of unknown kind", extra={"kind": task.kind})
                 return
@@ -224,6 +242,7 @@ class SiteAgent:
             data, dtype = encoding.pack(session.mask(outcome.vector)), f"uint{encoding.bits}"
         else:
             data, dtype = outcome.vector.astype("<f4").tobytes(), "float32"
+        pause("FEDADS_PAUSE_BEFORE_UPLOAD", self.config.site_id)  # tests only: hold a trained site here
         receipt = aggregator.UploadUpdate(upload_stream(task.round_id, self.config.site_id, task.upload_token, data,
                                                         dtype), timeout=600)
         digest = sha256_hex(data)
@@ -267,3 +286,5 @@ class SiteAgent:
                                                          "details": exc.details()})
                     return
                 time.sleep(0.5 * (attempt + 1))
+        log.error("gave up reporting a result: the coordinator stayed unreachable", extra={
+            "round_id": result.round_id, "kind": cpb.TaskKind.Name(result.kind), "attempts": 5, "ok": result.ok})

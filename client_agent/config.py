@@ -1,11 +1,11 @@
 """Site configuration (`site.toml`). Relative paths are relative to the file's folder."""
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from fedads.eventlog.site_data import SiteData
+from fedads.tomlfile import read_toml
 
 
 class ConfigError(ValueError):
@@ -14,23 +14,23 @@ class ConfigError(ValueError):
 
 @dataclass
 class SiteConfig:
-    site_id: str
-    coordinator: str
+    site_id: str  # the site's name, as the operator enrolled it
+    coordinator: str  # the coordinator's address (host:port)
     # The site's data manifest (data.toml: event log, optional user features, interaction_only), or its folder.
     data: Path
-    state_dir: Path
-    enrollment_token: str = ""
-    enrollment_token_file: Path | None = None
+    state_dir: Path  # credentials, TLS key and certificate, private parameters, privacy ledger, sent updates
+    enrollment_token: str = ""  # the one-time enrolment token itself (prefer enrollment_token_file)
+    enrollment_token_file: Path | None = None  # a file holding the one-time enrolment token
     # Transport: mTLS unless `insecure = true`. A site without a certificate enrols on the
     # coordinator's enrolment port, trusting the CA certificate the operator handed over with the token.
     insecure: bool = False
-    ca_file: Path | None = None
-    enroll_address: str = ""
-    device: str = "auto"
+    ca_file: Path | None = None  # the federation CA certificate (ca.crt of the partner kit)
+    enroll_address: str = ""  # the coordinator's enrolment port (host:port), used once
+    device: str = "auto"  # auto, cpu or cuda
     threads: int = 0               # torch intra-op threads; 0 keeps torch's default
     max_targets_per_user: int = 0  # cap of training targets per user per epoch (0: all)
-    eval_negatives: int = 99
-    eval_seed: int = 0
+    eval_negatives: int = 99  # sampled negatives per held-out item in evaluation
+    eval_seed: int = 0  # seed of the evaluation negatives
     # Resume the local Adam state (kept in state_dir beside the private rows) across rounds instead of
     # restarting it every round.
     keep_optimizer_state: bool = False
@@ -38,10 +38,10 @@ class SiteConfig:
     # dp_clip_norm and gets Gaussian noise of std σ·dp_clip_norm; σ is dp_noise_multiplier or,
     # when that is 0, calibrated so dp_planned_rounds rounds spend dp_epsilon_budget at dp_delta.
     dp_clip_norm: float = 0.0
-    dp_epsilon_budget: float = 0.0
-    dp_delta: float = 1e-5
-    dp_noise_multiplier: float = 0.0
-    dp_planned_rounds: int = 10
+    dp_epsilon_budget: float = 0.0  # ε the site may spend over all rounds
+    dp_delta: float = 1e-5  # δ of the (ε, δ) accounting
+    dp_noise_multiplier: float = 0.0  # σ fixed by hand (0: calibrated from the budget)
+    dp_planned_rounds: int = 10  # rounds the budget is spread over when σ is calibrated
     # "site": noise on the round's whole update (protects the site's contribution); "record": DP-SGD
     # while training (opacus; protects each interaction), see docs/privacy.md.
     dp_unit: str = "site"
@@ -52,17 +52,12 @@ class SiteConfig:
     # enrolled, the agent checks against the federation's newest catalogue), and the share of rows naming
     # unknown ads above which the event log is refused.
     catalog: Path | None = None
-    max_unknown_ad_share: float = 0.01
+    max_unknown_ad_share: float = 0.01  # above this share of unknown-ad rows the event log is refused
 
     @classmethod
     def load(cls, path: str | Path) -> "SiteConfig":
         path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"site config {path} does not exist") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"site config {path} is not valid TOML: {exc}") from exc
+        raw = read_toml(path, "site config", ConfigError)
         known = {f.name for f in fields(cls)}
         if "data_file" in raw:
             raise ConfigError(f"site config {path}: data_file is replaced by data, the site's data manifest "

@@ -27,5 +27,7 @@ def enroll(store: LocalStore, site_id: str, token: str, coordinator: str, ca_pem
         resp = coordinator_pb2_grpc.CoordinatorServiceStub(ch).Enroll(request, timeout=30, wait_for_ready=True)
     if ca_pem:
         store.save_certificate(resp.certificate, resp.ca_certificate)
+    if resp.audit_public_key:
+        store.save_audit_key(resp.audit_public_key)
     store.save_credentials(resp.site_id, resp.site_secret)
     return resp.site_secret, Transport(store.tls_identity()) if ca_pem else Transport.insecure()

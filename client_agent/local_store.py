@@ -41,6 +41,18 @@ class LocalStore:
         _atomic_write(self.root / "credentials.json", json.dumps({"site_id": site_id, "secret": secret}).encode(),
                       mode=0o600)
 
+    # the coordinator's audit key, pinned at enrolment: every model this site loads must be signed with it
+    def save_audit_key(self, key_hex: str) -> None:
+        _atomic_write(self.root / "audit.pub", (key_hex.strip() + "\n").encode())
+
+    def model_trust(self):
+        """The site's ModelTrust (remembering the newest audit head in audit_head.json), or None for a site
+        enrolled before keys were handed out."""
+        from fedads.runtime.manifest_signing import ModelTrust
+
+        path = self.root / "audit.pub"
+        return ModelTrust(path.read_text(), self.root / "audit_head.json") if path.exists() else None
+
     # the site's Ed25519 identity key: signs its per-round secure-aggregation keys
     def identity_key(self):
         from privacy.secagg.keys import identity_from_bytes, identity_to_bytes, new_identity_key

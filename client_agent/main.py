@@ -15,6 +15,7 @@ from client_agent.config import ConfigError, SiteConfig
 from client_agent.data_check import check_site, render
 from fedads.catalog.catalog import Catalog, CatalogError
 from fedads.eventlog.reader import EventLogError
+from fedads.runtime import cli
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.server import add_metrics_flags, start_metrics_server
 
@@ -22,8 +23,7 @@ log = logging.getLogger("client_agent")
 
 
 def check_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="client-agent check", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                description="Check the site's event log against the catalogue before going online.")
+    p = cli.parser("client-agent check", "Check the site's event log against the catalogue before going online.")
     p.add_argument("--config", required=True, help="site TOML file")
     p.add_argument("--catalog", type=Path, default=None,
                    help="catalogue folder to check against (default: the config's catalog, else the federation's "
@@ -55,20 +55,23 @@ def run_check(argv) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="client-agent",
-                                description="Run a FedAds site: train on local data, share only masked-ready updates.")
+    p = cli.parser("client-agent", "Run a FedAds site: train on local data, share only masked-ready updates.")
     p.add_argument("--config", required=True, help="site TOML file (site_id, coordinator, data, state_dir, ...); "
                                                    "`client-agent check --config FILE` checks the data first")
-    p.add_argument("--max-tasks", type=int, default=None, help="exit after this many tasks (default: run forever)")
+    p.add_argument("--max-tasks", type=int, default=None, help="exit after this many tasks (none: run forever)")
     add_metrics_flags(p)
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return p
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["check"]:
-        return run_check(argv[1:])
+        return cli.run("client-agent check", lambda: run_check(argv[1:]))
+    return cli.run("client-agent", lambda: _main(argv))
+
+
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("client-agent", args.log_level)
     try:
@@ -76,6 +79,8 @@ def main(argv=None) -> int:
     except (ConfigError, EventLogError, ValueError, FileNotFoundError) as exc:
         print(f"client-agent: error: {exc}", file=sys.stderr)
         return 2
+    log.info("site agent starting", extra={"site": agent.config.site_id,
+                                           "writes": {"state": str(agent.config.state_dir)}})
     start_metrics_server(args.metrics_port, args.metrics_host)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: agent.stop())

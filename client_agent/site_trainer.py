@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+import pyarrow.compute as pc
 import torch
 from safetensors.numpy import load as st_load
 
+from admodels.data.impressions import ImpressionData
 from admodels.data.sequences import SequenceData
+from admodels.models.ad_features import model_features
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
-from admodels.training import (LocalStep, TrainSettings, epoch_targets, evaluate, evaluate_full_ranking, pick_device,
-                               train_local)
+from admodels.training import (PRIVATE_LR_SCALE, LocalStep, TrainSettings, epoch_targets, evaluate,
+                               evaluate_full_ranking, evaluate_impressions, pick_device, train_local)
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import SitePrivacy
 from privacy.dp.dpsgd import DPSGDStep
@@ -69,7 +72,7 @@ class SiteTrainer:
     def __init__(self, site_id: str, data: SiteData, store: LocalStore, device: str = "auto", threads: int = 0,
                  max_targets_per_user: int = 0, eval_negatives: int = 99, eval_seed: int = 0,
                  privacy: SitePrivacy | None = None, embedding_noise: float = 0.0,
-                 keep_optimizer_state: bool = False, catalogs=None):
+                 keep_optimizer_state: bool = False, catalogs=None, validation: bool = False):
         self.site_id = site_id
         self.site_data = data
         self.events = read_events(data.events)
@@ -79,6 +82,8 @@ class SiteTrainer:
         if threads:
             torch.set_num_threads(threads)
         self.max_targets_per_user = max_targets_per_user
+        # Hold each user's second-to-last interaction out too, as the split schedules are chosen on.
+        self.validation = validation
         self.eval_negatives = eval_negatives
         self.eval_seed = eval_seed
         self._data: SequenceData | None = None
@@ -110,14 +115,32 @@ class SiteTrainer:
     def data_for(self, config: ModelConfig, catalog: Catalog) -> SequenceData:
         key = (catalog.sha256, config.max_seq_len)
         if self._data is None or self._data_key != key:
-            self._data = SequenceData.from_events(self.events, catalog, config.max_seq_len)
+            if not self.site_data.interaction_only:
+                # Unclicked impressions are there: train on every impression, split by time.
+                self._data = ImpressionData.from_events(self.events, catalog, config.max_seq_len)
+            else:
+                self._data = SequenceData.from_events(self.events, catalog, config.max_seq_len)
+            if self.validation and isinstance(self._data, SequenceData):
+                self._data = self._data.with_validation()
             self._data_key = key
         return self._data
 
+    @property
+    def num_training_records(self) -> int:
+        """About the records one epoch trains on (each user's clicked rows less the first and the held-out
+        last, capped as epoch_targets caps them), for the coordinator's pre-round noise estimate."""
+        clicked = self.events.filter(pc.equal(self.events.column("click"), 1))
+        counts = pc.value_counts(clicked.column("user_id")).field("counts").to_numpy(zero_copy_only=False)
+        per_user = np.maximum(counts - 2, 0)
+        if self.max_targets_per_user > 0:
+            per_user = np.minimum(per_user, self.max_targets_per_user + 1)
+        return int(per_user.sum())
+
     @staticmethod
-    def build_model(manifest: dict, weights: bytes) -> FedAdsModel:
+    def build_model(manifest: dict, weights: bytes, catalog: Catalog | None = None) -> FedAdsModel:
+        """catalog: the one the manifest names (catalog_for); a model with ad features needs it."""
         config = ModelConfig.from_dict(manifest["model_config"])
-        model = FedAdsModel(config)
+        model = FedAdsModel(config, model_features(catalog, config) if catalog is not None else None)
         model.load_shared_state(st_load(weights))  # safetensors: no unpickling of received bytes
         scopes = model.shared_scopes()
         declared = {t["name"]: t["scope"] for t in manifest["tensors"]}
@@ -129,18 +152,19 @@ class SiteTrainer:
 
     def site_interest(self, model: FedAdsModel, data: SequenceData) -> np.ndarray:
         """u_i: the mean interest embedding of this site's users' latest behaviour."""
-        seq = torch.from_numpy(data.histories(data.ends - 1)).to(self.device)
+        seq = torch.from_numpy(data.latest_histories()).to(self.device)
         model.to(self.device).eval()
         return model.interest_embedding(seq).cpu().numpy().astype(np.float32)
 
     def train(self, manifest: dict, weights: bytes, train_cfg, progress: str | None = None) -> TrainOutcome:
-        model = self.build_model(manifest, weights)
-        data = self.data_for(model.config, self.catalog_for(manifest))
+        catalog = self.catalog_for(manifest)
+        model = self.build_model(manifest, weights, catalog)
+        data = self.data_for(model.config, catalog)
         settings = TrainSettings(epochs=train_cfg.epochs, lr=train_cfg.learning_rate, batch_size=train_cfg.batch_size,
                                  negatives=train_cfg.negatives, prox_mu=train_cfg.prox_mu,
                                  seed=train_cfg.seed + self.private_seed,
                                  max_targets_per_user=self.max_targets_per_user,
-                                 private_lr_scale=train_cfg.private_lr_scale or 1.0,
+                                 private_lr_scale=train_cfg.private_lr_scale or PRIVATE_LR_SCALE,
                                  max_steps=train_cfg.local_steps)
         step_factory = LocalStep
         if self.privacy.record_level:
@@ -190,17 +214,24 @@ class SiteTrainer:
         return TrainOutcome(vector, per_epoch, stats.seconds, stats.loss, weights_by_scope, privacy, score,
                             stats.num_samples)
 
+    def _evaluate(self, model, private, data, auc_inputs: bool, split: str) -> dict:
+        """Leave-one-out with sampled negatives for interaction-only data; the time split's impressions otherwise."""
+        if isinstance(data, ImpressionData):
+            return evaluate_impressions(model, private, data, split, self.device, auc_inputs)
+        return evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed, device=self.device,
+                        auc_inputs=auc_inputs, split=split)
+
     def evaluate(self, manifest: dict, weights: bytes, tune_cfg=None, full_ranking: bool = False,
-                 auc_inputs: bool = False) -> dict:
+                 auc_inputs: bool = False, split: str = "test") -> dict:
         """Metrics of the new global model with this site's private parameters; with tune_cfg.epochs,
         also after personalisation (fine-tuning a copy on site data, kept on site for serving);
         with full_ranking, also HR/NDCG@10 against the whole catalogue."""
-        model = self.build_model(manifest, weights)
-        data = self.data_for(model.config, self.catalog_for(manifest))
+        catalog = self.catalog_for(manifest)
+        model = self.build_model(manifest, weights, catalog)
+        data = self.data_for(model.config, catalog)
         private = self.store.load_private(model.config, data.user_keys, self.private_seed)
-        out = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed, device=self.device,
-                       auc_inputs=auc_inputs)
-        if full_ranking:
+        out = self._evaluate(model, private, data, auc_inputs, split)
+        if full_ranking and isinstance(data, SequenceData):
             full = evaluate_full_ranking(model, private, data, device=self.device)
             out.update(full_hr_at_10=full["full_hr_at_10"], full_ndcg_at_10=full["full_ndcg_at_10"])
         if tune_cfg is not None and tune_cfg.epochs > 0:
@@ -208,11 +239,12 @@ class SiteTrainer:
                                      batch_size=tune_cfg.batch_size or 256, negatives=tune_cfg.negatives or 4,
                                      seed=tune_cfg.seed + self.private_seed + 1,
                                      max_targets_per_user=self.max_targets_per_user,
-                                     private_lr_scale=tune_cfg.private_lr_scale or 1.0)
+                                     private_lr_scale=tune_cfg.private_lr_scale or PRIVATE_LR_SCALE)
             train_local(model, private, data, settings, self.device)
             self.store.save_personalised(model.shared_state(), manifest["version"])
-            tuned = evaluate(model, private, data, negatives=self.eval_negatives, seed=self.eval_seed,
-                             device=self.device)
+            tuned = self._evaluate(model, private, data, auc_inputs, split)
+            if auc_inputs:
+                out["personalised_auc_inputs"] = tuned.pop("auc_inputs")
             out.update(personalised_num_users=tuned["num_users"], personalised_hr_at_10=tuned["hr_at_10"],
                        personalised_ndcg_at_10=tuned["ndcg_at_10"])
         return out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from coordinator.admin_jobs import JobAdminMixin
 from coordinator.audit import canonical
 from coordinator.round_config import RoundConfigError, RoundSettings
 from coordinator.rounds import RoundManager
@@ -38,9 +39,11 @@ def round_to_proto(r: dict | None) -> pb.RoundInfo:
                       for p in r["participants"]])
 
 
-class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager, audit, ca_pem: bytes = b""):
+class AdminServicer(JobAdminMixin, admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, store: CoordinatorStore, hub: SiteHub, rounds: RoundManager, audit, ca_pem: bytes = b"",
+                 job_runner=None):
         self.store, self.hub, self.rounds, self.audit, self.ca_pem = store, hub, rounds, audit, ca_pem
+        self.job_runner = job_runner
 
     def _call(self, context, fn):
         try:
@@ -88,6 +91,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     def RevokeClient(self, request, context):
         s = self._call(context, lambda: self.store.revoke(request.site_id))
+        self.rounds.revoke(request.site_id)  # the aggregator first, then the site's stream
         self.hub.kick(request.site_id)
         self.audit.append("site_revoked", 0, site=request.site_id)
         return pb.ClientInfo(site_id=s["site_id"], revoked=True, enrolled_at=_ts(s["enrolled_at"]))

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -45,6 +46,10 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
     return key
 
 
+def public_hex(key: Ed25519PrivateKey) -> str:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+
+
 class AuditLog:
     def __init__(self, store, key: Ed25519PrivateKey):
         self.store, self.key = store, key
@@ -52,14 +57,30 @@ class AuditLog:
 
     def append(self, kind: str, round_id: int = 0, **payload) -> dict:
         with self._lock, self.store.session() as s:
+            return self._append(s, kind, round_id, payload)
+
+    @contextmanager
+    def transaction(self):
+        """(session, append) for records that must commit with other rows (a publication); the log's lock
+        is held until the transaction commits, so no other record can take the same index."""
+        with self._lock, self.store.session() as s:
+            yield s, lambda kind, round_id=0, **payload: self._append(s, kind, round_id, payload)
+
+    def head(self) -> dict | None:
+        """The newest record's (seq, hash), or None for an empty log."""
+        with self.store.session() as s:
             last = s.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1)).first()
-            index = 0 if last is None else last.seq + 1
-            body = {"index": index, "time": round(time.time(), 3), "kind": kind, "round_id": round_id,
-                    "payload": payload, "prev": GENESIS if last is None else last.hash}
-            text = canonical(body)
-            digest = hashlib.sha256(text.encode()).hexdigest()
-            signature = self.key.sign(bytes.fromhex(digest)).hex()
-            s.add(AuditRecord(seq=index, body_json=text, hash=digest, signature=signature, round_id=round_id))
+            return None if last is None else {"seq": last.seq, "hash": last.hash}
+
+    def _append(self, s, kind: str, round_id: int, payload: dict) -> dict:
+        last = s.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1)).first()
+        index = 0 if last is None else last.seq + 1
+        body = {"index": index, "time": round(time.time(), 3), "kind": kind, "round_id": round_id,
+                "payload": payload, "prev": GENESIS if last is None else last.hash}
+        text = canonical(body)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        signature = self.key.sign(bytes.fromhex(digest)).hex()
+        s.add(AuditRecord(seq=index, body_json=text, hash=digest, signature=signature, round_id=round_id))
         return {"body": body, "hash": digest, "signature": signature}
 
     def records(self, round_id: int = 0) -> list[dict]:

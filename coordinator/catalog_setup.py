@@ -10,6 +10,7 @@ import json
 import logging
 from pathlib import Path
 
+from admodels.models.ad_features import FeatureError, grown_config, initial_config, model_features
 from admodels.models.fedads_model import ModelConfig, build_model
 from admodels.models.growth import grow_tensors
 from fedads.catalog.catalog import CatalogError
@@ -23,7 +24,7 @@ class CatalogSetupError(ValueError):
     pass
 
 
-def model_config_for(path: Path, n_ads: int) -> ModelConfig:
+def model_config_for(path: Path, catalog) -> ModelConfig:
     try:
         raw = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -31,17 +32,18 @@ def model_config_for(path: Path, n_ads: int) -> ModelConfig:
             from None
     except json.JSONDecodeError as exc:
         raise CatalogSetupError(f"--init-model {path} is not valid JSON: {exc}") from None
-    if "n_items" in raw:
-        raise CatalogSetupError(f"--init-model {path}: remove n_items; model sizes come from the catalogue")
+    for sized in ("n_items", "features"):
+        if sized in raw:
+            raise CatalogSetupError(f"--init-model {path}: remove {sized}; model sizes come from the catalogue")
     try:
-        return ModelConfig.from_dict({**raw, "n_items": n_ads})
+        return ModelConfig.from_dict(initial_config(raw, catalog))
     except (TypeError, ValueError) as exc:
         raise CatalogSetupError(f"--init-model {path}: {exc}") from None
 
 
-def setup_catalog(registry: ModelRegistry, catalog_dir: Path | None, init_model: Path | None,
-                  seed: int = 0) -> list[dict]:
-    """Returns the manifests it published (a first model and/or a grown one)."""
+def import_catalog(registry: ModelRegistry, catalog_dir: Path | None, init_model: Path | None) -> None:
+    """Before the database opens: import a new catalogue version, and check the architecture file, so a bad
+    --catalog or --init-model leaves nothing behind."""
     store = CatalogStore(registry.root)
     if catalog_dir is not None:
         try:
@@ -51,29 +53,42 @@ def setup_catalog(registry: ModelRegistry, catalog_dir: Path | None, init_model:
         if added:
             log.info("catalogue imported", extra={"version": catalog.version, "sha256": catalog.sha256,
                                                   "ads": catalog.n_ads, "folder": str(store.path(catalog.version))})
-    published = []
-    if not registry.versions():
-        if init_model is None:
-            return published
+    if init_model is not None and not registry.versions():
         if not store.versions():
             raise CatalogSetupError("the registry holds no catalogue: start the coordinator with --catalog DIR "
                                     "(built by fedads-catalog build or fedads-data convert)")
+        model_config_for(init_model, store.get())
+
+
+def publish_for_catalog(registry: ModelRegistry, publish, init_model: Path | None, seed: int = 0) -> list[dict]:
+    """The first model sized from the newest catalogue (when the registry holds none), and the newest model
+    grown to a newer catalogue. publish(publication, parent_version) makes a version outside any round (the
+    coordinator's Publisher: staged, recorded in SQL and the audit log, signed). Returns the manifests."""
+    store = CatalogStore(registry.root)
+    published = []
+    if not registry.versions():
+        if init_model is None or not store.versions():
+            return published
         catalog = store.get()
-        model = build_model(model_config_for(init_model, catalog.n_ads), seed=seed)
-        published.append(registry.publish(**model.publication(), parent_version=0, round_id=0, catalog=catalog.ref()))
+        config = model_config_for(init_model, catalog)
+        model = build_model(config, seed=seed, ad_features=model_features(catalog, config))
+        published.append(publish({**model.publication(), "catalog": catalog.ref()}, 0))
         log.info("published initial model", extra={"version": published[-1]["version"], "catalog": catalog.version})
     newest = registry.manifest(0)
     have = newest.get("catalog", {}).get("version", 0)
     if store.versions() and have and have < store.latest_version():
         catalog = store.get()
         old = ModelConfig.from_dict(newest["model_config"])
-        new = ModelConfig.from_dict({**newest["model_config"], "n_items": catalog.n_ads})
+        try:
+            new = ModelConfig.from_dict(grown_config(newest["model_config"], catalog))
+        except FeatureError as exc:
+            raise CatalogSetupError(f"cannot grow model version {newest['version']}: {exc}") from None
         _, tensors = registry.load(newest["version"])
         grown = grow_tensors(tensors, old, new, seed=seed + newest["version"])
-        published.append(registry.publish(
-            grown, {t["name"]: t["scope"] for t in newest["tensors"]}, parent_version=newest["version"], round_id=0,
-            model_config=new.to_dict(), statistics=[t["name"] for t in newest["tensors"] if t.get("statistic")],
-            catalog=catalog.ref(), extras={"grown_from_catalog": have}))
+        publication = {"tensors": grown, "scopes": {t["name"]: t["scope"] for t in newest["tensors"]},
+                       "model_config": new.to_dict(), "catalog": catalog.ref(), "extras": {"grown_from_catalog": have},
+                       "statistics": [t["name"] for t in newest["tensors"] if t.get("statistic")]}
+        published.append(publish(publication, newest["version"]))
         log.info("model grown with the catalogue", extra={"version": published[-1]["version"], "from_catalog": have,
                                                            "catalog": catalog.version, "ads": catalog.n_ads})
     return published

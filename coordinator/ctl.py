@@ -11,6 +11,9 @@ from pathlib import Path
 import grpc
 
 from coordinator.admin_auth import admin_channel, read_token
+from coordinator.ctl_jobs import add_job_commands, follow
+from coordinator.ctl_round_flags import add_round_flags, round_config
+from fedads.runtime import cli
 from fedads.runtime.server import channel
 from fedads.runtime.tls import Transport, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import admin_pb2 as pb
@@ -84,23 +87,33 @@ def _print_round(r: dict, as_json: bool) -> None:
                  ["site", "state", "samples", "train_s", "bytes_sent", "hr@10", "epsilon", "error"]))
 
 
+def _out_of_range(args) -> str:
+    """The first integer setting its RoundConfig field cannot hold (building the message would raise)."""
+    if not 0 <= args.seed < 2 ** 63:
+        return f"--seed {args.seed} must lie in 0..2^63-1"
+    for flag in ("sites", "min_sites", "epochs", "batch_size", "negatives", "personalise_epochs", "local_steps"):
+        value = getattr(args, flag)
+        if not -2 ** 31 <= value < 2 ** 31:
+            return f"--{flag.replace('_', '-')} {value} is out of range"
+    return ""
+
+
 def cmd_start_round(admin, args) -> int:
-    cfg = pb.RoundConfig(sites=args.sites, fraction=args.fraction, min_sites=args.min_sites, epochs=args.epochs,
-                         learning_rate=args.lr, batch_size=args.batch_size, prox_mu=args.prox_mu,
-                         negatives=args.negatives, seed=args.seed, train_deadline_s=args.deadline_s,
-                         eval_deadline_s=args.eval_deadline_s, weighting=args.weighting,
-                         plain_aggregation=args.plain_aggregation, secagg_clip=args.secagg_clip,
-                         interest_beta=args.interest_beta, personalise_epochs=args.personalise_epochs,
-                         stage_deadline_s=args.stage_deadline_s, server_learning_rate=args.server_lr,
-                         private_lr_scale=args.private_lr_scale, server_momentum=args.server_momentum,
-                         local_steps=args.local_steps)
-    info = admin.StartRound(pb.StartRoundRequest(config=cfg), timeout=60)
+    bad = _out_of_range(args)
+    if bad:
+        print(f"coordinatorctl: error: {bad}", file=sys.stderr)
+        return 2
+    info = admin.StartRound(pb.StartRoundRequest(config=round_config(args)), timeout=60)
     if not args.wait:
         _print_round(_round_dict(info), args.json)
         return 0
-    while info.state not in TERMINAL:
-        time.sleep(0.5)
-        info = admin.GetRound(pb.GetRoundRequest(round_id=info.round_id), timeout=30)
+    # --json keeps its one-document contract (the finished round); `watch --json` streams progress events.
+    if not args.json:
+        follow(admin, pb.WatchRequest(round_id=info.round_id), False)
+    else:
+        for _ in admin.Watch(pb.WatchRequest(round_id=info.round_id)):
+            pass
+    info = admin.GetRound(pb.GetRoundRequest(round_id=info.round_id), timeout=30)
     _print_round(_round_dict(info), args.json)
     if info.state == "FAILED":
         print(f"coordinatorctl: round {info.round_id} failed: {info.failure_reason}", file=sys.stderr)
@@ -156,10 +169,15 @@ def cmd_clients(admin, args) -> int:
 
 
 def cmd_models(admin, args) -> int:
-    registry = args.registry_stub
+    # The served versions are the registry's (quarantined ones are named on stderr, so --json stays the served
+    # list); their metrics come from the coordinator's SQL, the store of record (manifests are signed at publication).
+    listing = args.registry_stub.ListModels(registry_pb2.ListModelsRequest(), timeout=30)
+    served = {m.version for m in listing.models}
     models = [{"version": m.version, "parent": m.parent_version, "round": m.round_id, "sha256": m.sha256,
                "size_bytes": m.size_bytes, "created_at": m.created_at, "metrics": json.loads(m.metrics_json or "{}")}
-              for m in registry.ListModels(registry_pb2.ListModelsRequest(), timeout=30).models]
+              for m in admin.ListModelVersions(common_pb2.Empty(), timeout=30).models if m.version in served]
+    for line in listing.quarantined:
+        print(f"coordinatorctl: quarantined {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(models, indent=1))
     else:
@@ -170,24 +188,9 @@ def cmd_models(admin, args) -> int:
 
 
 def cmd_enroll(admin, args) -> int:
-    resp = admin.CreateEnrollment(pb.CreateEnrollmentRequest(site_id=args.site), timeout=30)
-    if args.token_file:
-        fd = os.open(args.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(resp.enrollment_token + "\n")
-    if args.ca_file:
-        if not resp.ca_certificate:
-            print("coordinatorctl: error: the coordinator runs without TLS (--insecure): it has no CA certificate "
-                  "to hand out", file=sys.stderr)
-            return 1
-        Path(args.ca_file).write_bytes(resp.ca_certificate)
-    if args.json:
-        print(json.dumps({"site_id": resp.site_id, "enrollment_token": resp.enrollment_token}))
-    elif args.token_file:
-        print(f"enrollment token for {resp.site_id} written to {args.token_file} (valid once)")
-    else:
-        print(resp.enrollment_token)
-    return 0
+    from coordinator.kit import enroll
+
+    return enroll(admin, args)
 
 
 def cmd_audit(admin, args) -> int:
@@ -207,12 +210,18 @@ def cmd_audit(admin, args) -> int:
         else:
             key = admin.GetAuditPublicKey(common_pb2.Empty(), timeout=30).ed25519_hex
         ok, bad, reason = verify(records, key)
+        if ok:
+            ok, reason = _check_heads(records, key, args)
         if not ok:
             print(f"coordinatorctl: audit: FAILED at {reason}", file=sys.stderr)
             return 1
     shown = [r for r in records if not args.round or r["body"]["round_id"] == args.round]
     if args.export:
         Path(args.export).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in shown))
+    if args.export_head:
+        from coordinator.audit_heads import head_of
+
+        Path(args.export_head).write_text(json.dumps(head_of(records)) + "\n")
     if args.json:
         print(json.dumps(shown, indent=1))
     else:
@@ -225,85 +234,99 @@ def cmd_audit(admin, args) -> int:
     return 0
 
 
+def _check_heads(records: list[dict], key: str, args) -> tuple[bool, str]:
+    """The chain against the newest signed heads found: the registry's manifests, a head file, --expect-head."""
+    from coordinator import audit_heads
+    from fedads.runtime.registry import manifest_from_proto
+
+    try:
+        heads = [("--expect-head", audit_heads.parse_expect(h)) for h in args.expect_head]
+        heads += [(f"head file {f}", audit_heads.read_head_file(f, key)) for f in args.head_file]
+        if args.registry:
+            manifests = audit_heads.registry_manifests(args.registry)
+        elif args.file:
+            manifests = []  # offline: only the heads given on the command line
+        else:
+            manifests = [manifest_from_proto(m) for m in
+                         args.registry_stub.ListModels(registry_pb2.ListModelsRequest(), timeout=30).models]
+        heads += audit_heads.manifest_heads(manifests, key)
+    except audit_heads.HeadError as exc:
+        return False, str(exc)
+    return audit_heads.check(records, heads)
+
+
 def cmd_revoke(admin, args) -> int:
     info = admin.RevokeClient(pb.RevokeClientRequest(site_id=args.site), timeout=30)
     print(json.dumps({"site_id": info.site_id, "revoked": True}) if args.json else f"site {info.site_id} revoked")
     return 0
 
 
+def _bind(fn):
+    return lambda admin, args: fn(admin, args, _table)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="coordinatorctl", description="Operate a FedAds coordinator.")
+    p = cli.parser("coordinatorctl", "Operate a FedAds coordinator.")
     p.add_argument("--coordinator", default=os.environ.get("FEDADS_COORDINATOR", "127.0.0.1:7000"),
-                   help="coordinator address (env FEDADS_COORDINATOR; default 127.0.0.1:7000)")
+                   help="coordinator address (env FEDADS_COORDINATOR)")
     p.add_argument("--admin-token-file", default=os.environ.get("FEDADS_ADMIN_TOKEN_FILE", "admin.token"),
-                   help="the coordinator's admin token (env FEDADS_ADMIN_TOKEN_FILE; default admin.token)")
+                   help="the coordinator's admin token (env FEDADS_ADMIN_TOKEN_FILE)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_tls_flags(p)
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = cli.subparsers(p, json_flag=True, dest="command", required=True)
 
     s = sub.add_parser("start-round", help="select sites and run one training round")
-    s.add_argument("--sites", type=int, default=0, help="number of sites to select (default: all online)")
-    s.add_argument("--fraction", type=float, default=0.0, help="fraction of online sites to select")
-    s.add_argument("--min-sites", type=int, default=1, help="quorum: fewer surviving sites fail the round")
-    s.add_argument("--epochs", type=int, default=1, help="local epochs per site")
-    s.add_argument("--local-steps", type=int, default=0,
-                   help="at most this many local minibatch steps per site (default 0: all of --epochs)")
-    s.add_argument("--lr", type=float, default=1e-3, help="local learning rate")
-    s.add_argument("--batch-size", type=int, default=256)
-    s.add_argument("--prox-mu", type=float, default=0.0, help="FedProx proximal weight")
-    s.add_argument("--negatives", type=int, default=4, help="sampled negatives per training target")
-    s.add_argument("--seed", type=int, default=0, help="seed of site selection and local sampling")
-    s.add_argument("--deadline-s", type=float, default=600.0, help="deadline of the training stage")
-    s.add_argument("--stage-deadline-s", type=float, default=120.0,
-                   help="deadline of each secure-aggregation key stage and of unmasking")
-    s.add_argument("--eval-deadline-s", type=float, default=300.0, help="deadline of the evaluation stage")
-    s.add_argument("--weighting", default="samples", choices=["samples", "noise", "interest", "interest,noise"],
-                   help="aggregation weights: samples n_i; noise n_i/σ_i²; interest n_i·exp(β·cos(u_i, ū))")
-    s.add_argument("--interest-beta", type=float, default=1.0, help="β of interest weighting")
-    s.add_argument("--personalise-epochs", type=int, default=0,
-                   help="sites fine-tune the new model this many epochs on their data before evaluating it")
-    s.add_argument("--plain-aggregation", action="store_true",
-                   help="debug only: skip secure aggregation, so the aggregator sees each site's update")
-    s.add_argument("--secagg-clip", type=float, default=0.0,
-                   help="fixed-point range of each update element under secure aggregation (default 2^24)")
-    s.add_argument("--server-lr", type=float, default=1.0,
-                   help="global step η: new model = old + η·(weighted mean of the sites' deltas); 1 is FedAvg")
-    s.add_argument("--server-momentum", type=float, default=0.0,
-                   help="server momentum β (FedAvgM): the global step also moves β·(old − old's parent); 0: none")
-    s.add_argument("--private-lr-scale", type=float, default=0.1,
-                   help="learning rate of each site's private parameters as a multiple of --lr")
-    s.add_argument("--wait", action="store_true", help="wait until the round ends; exit 1 if it failed")
+    add_round_flags(s)
+    s.add_argument("--wait", action="store_true", help="show progress until the round ends; exit 1 if it failed")
     s.set_defaults(fn=cmd_start_round)
     sub.add_parser("status", help="models, sites and the current round").set_defaults(fn=cmd_status)
     s = sub.add_parser("rounds", help="list recent rounds")
-    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--limit", type=int, default=20, help="newest rounds to show")
     s.set_defaults(fn=cmd_rounds)
     s = sub.add_parser("round", help="show one round with its participants")
-    s.add_argument("round_id", type=int, nargs="?", default=0, help="round id (default: newest)")
+    s.add_argument("round_id", type=int, nargs="?", default=0, help="round id (0: newest)")
     s.set_defaults(fn=cmd_round)
     sub.add_parser("clients", help="list enrolled sites").set_defaults(fn=cmd_clients)
     sub.add_parser("models", help="list published model versions").set_defaults(fn=cmd_models)
-    s = sub.add_parser("enroll", help="issue a one-time enrolment token for a site")
+    s = sub.add_parser("enroll", help="issue a one-time enrolment token for a site (or a whole partner kit)")
     s.add_argument("--site", required=True)
     s.add_argument("--token-file", help="write the token to this file (mode 0600) instead of printing it")
     s.add_argument("--ca-file", help="write the federation CA certificate the site pins while enrolling (TLS)")
+    s.add_argument("--kit", help="write a partner kit folder: site.toml, the token, ca.crt and a README")
+    s.add_argument("--kit-coordinator", default="",
+                   help="coordinator address the site dials (default: --coordinator)")
+    s.add_argument("--kit-enroll-address", default="",
+                   help="the coordinator's enrolment port as the site reaches it (default: its host, port 7001)")
     s.set_defaults(fn=cmd_enroll)
     s = sub.add_parser("audit", help="print, verify and export the signed round log")
-    s.add_argument("--round", type=int, default=0, help="only this round's records")
+    s.add_argument("--round", type=int, default=0, help="only this round's records (0: all)")
     s.add_argument("--verify", action="store_true", help="check hash chain and signatures; exit 1 naming the first "
                                                          "bad record")
     s.add_argument("--public-key", default="", help="coordinator audit public key (hex or a .pub file); "
-                                                    "default: ask the coordinator")
+                                                    "empty: ask the coordinator")
     s.add_argument("--export", default="", help="write the records shown as JSON lines")
     s.add_argument("--file", default="", help="read an exported JSON-lines log instead of asking the coordinator")
+    s.add_argument("--expect-head", action="append", default=[], metavar="SEQ:HASH",
+                   help="with --verify: the log must hold this record (repeatable)")
+    s.add_argument("--head-file", action="append", default=[],
+                   help="with --verify: a head written earlier by --export-head (repeatable)")
+    s.add_argument("--registry", default="",
+                   help="with --verify: a registry folder whose signed manifests name heads (default: the "
+                        "coordinator's registry, or none with --file)")
+    s.add_argument("--export-head", default="", help="write the newest record's signed head to this file")
     s.set_defaults(fn=cmd_audit)
     s = sub.add_parser("revoke", help="revoke a site: its next call is refused")
     s.add_argument("--site", required=True)
     s.set_defaults(fn=cmd_revoke)
+    add_job_commands(sub, _bind)
     return p
 
 
 def main(argv=None) -> int:
+    return cli.run("coordinatorctl", lambda: _main(argv))
+
+
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     offline = args.command == "audit" and args.file
     try:
@@ -320,6 +343,9 @@ def main(argv=None) -> int:
         detail = exc.details() or exc.code().name
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             detail = f"coordinator at {args.coordinator} is unreachable ({detail})"
+        elif exc.code() == grpc.StatusCode.UNAUTHENTICATED and not Path(args.admin_token_file).exists():
+            detail += (f"; there is no admin token at {Path(args.admin_token_file).resolve()}: pass "
+                       "--admin-token-file (or FEDADS_ADMIN_TOKEN_FILE) with the path the coordinator logged at start-up")
         print(f"coordinatorctl: error: {exc.code().name}: {detail}", file=sys.stderr)
         return 1
 

@@ -7,3 +7,4 @@ STAGE_SECONDS = Histogram("fedads_stage_seconds", "Duration of round stages", ["
 DROPOUTS = Counter("fedads_site_dropouts_total", "Participants dropped, refused or failed", ["reason"])
 EPSILON = Gauge("fedads_site_epsilon_spent", "Cumulative ε reported by each site", ["site"])
 SITES_ONLINE = Gauge("fedads_sites_online", "Sites holding an open task stream")
+JOBS = Counter("fedads_jobs_total", "Training jobs that ended, by final state", ["state"])

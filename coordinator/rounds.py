@@ -12,9 +12,12 @@ import threading
 import time
 
 from coordinator import metrics
+from coordinator.noise_estimate import NoiseGuard
+from coordinator.aggregator_client import AggregatorError
 from coordinator.round_config import RoundSettings
 from coordinator.site_hub import SiteHub
 from coordinator.store import CoordinatorStore, StoreError
+from fedads.runtime.errors import one_line
 from fedads.runtime.hashing import new_secret, sha256_hex
 from fedads.v1 import coordinator_pb2 as cpb
 
@@ -29,7 +32,7 @@ class RoundFailed(Exception):
 
 class RoundManager:
     def __init__(self, store: CoordinatorStore, hub: SiteHub, aggregator, aggregator_address: str,
-                 reconnect_grace_s: float = 5.0, poll_s: float = 0.1, audit=None):
+                 reconnect_grace_s: float = 5.0, poll_s: float = 0.1, audit=None, publisher=None):
         self.store = store
         self.hub = hub
         self.aggregator = aggregator
@@ -39,6 +42,9 @@ class RoundManager:
         self._changed = threading.Condition()
         self._threads: dict[int, threading.Thread] = {}
         self.audit = audit
+        self._stops: dict[int, str] = {}  # round id → why the operator stopped it (coordinator/round_stop.py)
+        self.noise = NoiseGuard()
+        self.publisher = publisher
 
     def audit_event(self, kind: str, round_id: int, **payload) -> None:
         if self.audit is not None:
@@ -65,11 +71,18 @@ class RoundManager:
         base_version = self.store.latest_model_version()
         if base_version == 0:
             raise StoreError("precondition", "no model is published yet; start the coordinator with --init-model")
+        noise = self.noise.check(chosen, settings, self._shared_coordinates(base_version), self.store.sites(),
+                                 self.audit_event)
         tokens = {site: new_secret() for site in chosen}
         round_id = self.store.create_round(settings.to_dict(), base_version,
                                            {s: sha256_hex(t.encode()) for s, t in tokens.items()})
         log.info("round started", extra={"round_id": round_id, "sites": chosen, "base_version": base_version})
         self.audit_event("round_started", round_id, sites=chosen, base_version=base_version, config=settings.to_dict())
+        if noise is not None:
+            self.audit_event("noise_estimate", round_id, **noise)
+            if "warning" in noise:
+                log.warning("round runs with noise that swamps the average", extra={"round_id": round_id,
+                                                                                   "estimate": noise["warning"]})
         thread = threading.Thread(target=self._drive, args=(round_id, settings, tokens), daemon=True,
                                   name=f"round-{round_id}")
         self._threads[round_id] = thread
@@ -154,6 +167,7 @@ class RoundManager:
         try:
             with metrics.STAGE_SECONDS.labels("train").time():
                 self._train_stage(round_id, settings, tokens)
+            self._raise_if_stopped(round_id)
             with metrics.STAGE_SECONDS.labels("aggregate").time():
                 manifest = self._aggregate_stage(round_id, settings)
             with metrics.STAGE_SECONDS.labels("evaluate").time():
@@ -164,18 +178,36 @@ class RoundManager:
                       metrics=self.store.round(round_id)["metrics"])
             log.info("round completed", extra={"round_id": round_id, "version": manifest["version"]})
         except Exception as exc:  # noqa: BLE001 - any failure must end the round cleanly
-            reason = str(exc) if isinstance(exc, RoundFailed) else f"{type(exc).__name__}: {exc}"
+            reason = str(exc).splitlines()[0] if isinstance(exc, (RoundFailed, AggregatorError)) else one_line(exc)
+            if self._complete_committed(round_id, reason):
+                return
+            if self.publisher is not None:
+                self.publisher.discard(round_id)
             if self.store.fail_round(round_id, reason):
                 metrics.ROUNDS.labels("FAILED").inc()
                 self.audit_event("round_failed", round_id, reason=reason)
                 log.warning("round failed", extra={"round_id": round_id, "reason": reason})
             try:
                 self.aggregator.abort_round(round_id, reason)
-            except Exception:  # noqa: BLE001 - the aggregator may be the thing that died
-                log.exception("could not abort round on the aggregator", extra={"round_id": round_id})
+            except Exception as abort_exc:  # noqa: BLE001 - the aggregator may be the thing that died
+                log.warning("could not abort round on the aggregator", extra={"round_id": round_id,
+                                                                             "reason": one_line(abort_exc)})
         finally:
             for site in tokens:
                 self.hub.clear(site, round_id)
+
+    def _complete_committed(self, round_id: int, reason: str) -> bool:
+        """A round whose model is committed is published: a later failure (evaluation) cannot unpublish it,
+        so the round completes, with the failure noted, instead of failing beside a published version."""
+        rnd = self.store.round(round_id)
+        if rnd is None or not rnd["result_version"] or rnd["state"] != "EVALUATING":
+            return False
+        self.store.set_round_state(round_id, "COMPLETED", metrics_json=json.dumps(
+            {**rnd["metrics"], "evaluation_error": reason[:500]}))
+        metrics.ROUNDS.labels("COMPLETED").inc()
+        self.audit_event("round_completed", round_id, version=rnd["result_version"], evaluation_error=reason[:500])
+        log.warning("round completed without its evaluation", extra={"round_id": round_id, "reason": reason})
+        return True
 
     def _participants(self, round_id: int) -> list[dict]:
         return self.store.round(round_id)["participants"]
@@ -187,6 +219,10 @@ class RoundManager:
             parts = self._participants(round_id)
             done = [p["site_id"] for p in parts if p["state"] in done_states]
             waiting = [p["site_id"] for p in parts if p["state"] == waiting_state]
+            if round_id in self._stops:
+                if stage == "evaluate":  # the model is published: finish the round, skip the rest of evaluation
+                    return done
+                self._raise_if_stopped(round_id)
             for site in waiting:
                 if self.hub.offline_for(site) > self.reconnect_grace_s:
                     if self.store.update_participant(round_id, site, (waiting_state,), state="DROPPED",
@@ -208,6 +244,28 @@ class RoundManager:
             with self._changed:
                 self._changed.wait(self.poll_s)
 
+    def revoke(self, site_id: str) -> None:
+        """A revoked site leaves the running round before anything else of it is accepted: the aggregator is
+        told first (and checks revocation itself from then on); if it cannot be told, the round fails. Once the
+        round's model is committed (evaluating) the site stays in the published sum, as the log says."""
+        rnd = self.store.active_round()
+        summing = rnd is not None and rnd["state"] in ("TRAINING", "AGGREGATING")
+        part = self.store.participant(rnd["round_id"], site_id) if summing else None
+        try:
+            self.aggregator.drop_participants(rnd["round_id"] if part else 0, [site_id], revoked=True)
+        except Exception as exc:  # noqa: BLE001 - the sum may still hold it: the round must not publish
+            if part and self.store.fail_round(rnd["round_id"], f"site {site_id} was revoked and the aggregator "
+                                                               f"could not be told: {one_line(exc)}"):
+                self.audit_event("round_failed", rnd["round_id"], reason=f"site {site_id} revoked; aggregator "
+                                                                         "unreachable")
+                self.notify()
+            log.warning("could not tell the aggregator about a revocation", extra={"site": site_id})
+        if part and part["state"] in ("SELECTED", "UPLOADED"):
+            self.store.update_participant(rnd["round_id"], site_id, ("SELECTED", "UPLOADED"), state="DROPPED",
+                                          error="revoked by the operator")
+            metrics.DROPOUTS.labels("revoked").inc()
+            self.notify()
+
     def _tell_aggregator_dropped(self, round_id: int, sites: list[str]) -> None:
         try:
             self.aggregator.drop_participants(round_id, sites)
@@ -221,7 +279,8 @@ class RoundManager:
         secure = not settings.plain_aggregation
         self.aggregator.open_round(round_id, rnd["base_version"], {s: sha256_hex(t.encode()) for s, t in tokens.items()},
                                    secure, settings.secagg_clip, settings.stage_deadline_s,
-                                   settings.server_learning_rate, settings.server_momentum)
+                                   settings.server_learning_rate, settings.server_momentum,
+                                   revoked=[s["site_id"] for s in self.store.sites() if s["revoked"]])
         identities = self.store.identity_keys(list(tokens))
         peers = [cpb.PeerIdentity(site_id=s, identity_public_key=identities.get(s) or b"") for s in sorted(tokens)]
         train = cpb.TrainConfig(epochs=settings.epochs, learning_rate=settings.learning_rate,
@@ -251,13 +310,11 @@ class RoundManager:
         self.store.set_round_state(round_id, "AGGREGATING")
         uploaded = [p["site_id"] for p in self._participants(round_id) if p["state"] == "UPLOADED"]
         stage_id = self.store.open_stage(round_id, "aggregate", time.time() + settings.train_deadline_s)
-        manifest = self.aggregator.finalize_round(round_id, uploaded, settings.min_sites)
-        self.store.record_model(manifest)
+        manifest = self.aggregator.finalize_round(round_id, uploaded, settings.min_sites, settings.stage_deadline_s)
         self.store.close_stage(stage_id, "ok", uploaded)
-        self.audit_event("model_published", round_id, version=manifest["version"], sha256=manifest["sha256"],
-                  parent_version=manifest["parent_version"], sites=manifest["extras"].get("sites", uploaded),
-                  secure_aggregation=manifest["extras"].get("secure_aggregation", False))
-        self.store.set_round_state(round_id, "EVALUATING", result_version=manifest["version"])
+        # One durable step: model row, round state and `model_published` commit together, then the
+        # staged version is renamed into the registry.
+        manifest = self.publisher.commit(round_id, manifest)
         log.info("model published", extra={"round_id": round_id, "version": manifest["version"],
                                            "sha256": manifest["sha256"]})
         return manifest
@@ -281,6 +338,22 @@ class RoundManager:
         metrics = weighted_metrics([p["metrics"] for p in parts])
         self.store.set_round_state(round_id, "EVALUATING", metrics_json=json.dumps(metrics))
         self.store.set_model_metrics(manifest["version"], metrics)
+
+    # --- stopping a round and the noise estimate's inputs (see coordinator/round_stop.py) ---
+    def _raise_if_stopped(self, round_id: int) -> None:
+        if round_id in self._stops:
+            raise RoundFailed(self._stops[round_id])
+
+    def _shared_coordinates(self, version: int) -> int:
+        from coordinator.noise_estimate import shared_coordinates
+
+        registry = getattr(self.aggregator, "registry", None)
+        return shared_coordinates(registry.manifest(version)) if registry is not None else 0
+
+    def stop_round(self, round_id: int, reason: str, timeout_s: float = 60.0) -> dict:
+        from coordinator.round_stop import stop_round
+
+        return stop_round(self, round_id, reason, timeout_s)
 
 
 def weighted_metrics(per_site: list[dict]) -> dict:

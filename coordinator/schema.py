@@ -88,3 +88,37 @@ class AuditRecord(Base):
     hash: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
     round_id: Mapped[int] = mapped_column(Integer, index=True, default=0)
+
+
+class Job(Base):
+    """A training job: many rounds with a schedule and stop criteria (coordinator/jobs.py)."""
+    __tablename__ = "jobs"
+    job_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    spec_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    rounds_done: Mapped[int] = mapped_column(Integer, default=0)
+    failed_streak: Mapped[int] = mapped_column(Integer, default=0)
+    best_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_round_index: Mapped[int] = mapped_column(Integer, default=0)
+    metrics_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class JobRound(Base):
+    __tablename__ = "job_rounds"
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.round_id"), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.job_id"), index=True)
+    job_round: Mapped[int] = mapped_column(Integer)  # 1-based index of the round in its job's schedule
+
+
+class CoordinatorLease(Base):
+    """One row: the coordinator process that owns this database (DESIGN §9: one coordinator per database)."""
+    __tablename__ = "coordinator_lease"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255), default="")  # host:pid:nonce, empty when free
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    address: Mapped[str] = mapped_column(String(255), default="")
+    renewed_at: Mapped[float] = mapped_column(Float, default=0.0)

@@ -75,3 +75,10 @@ class SiteHub:
             self._pending.pop(site_id, None)
         if q is not None:
             q.put(None)
+
+    def tell(self, site_id: str, task) -> None:
+        """Send a one-off notice (such as a round's abort) on the site's open stream; never replayed."""
+        with self._lock:
+            q = self._queues.get(site_id)
+            if q is not None:
+                q.put(task)

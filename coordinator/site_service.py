@@ -6,6 +6,7 @@ import queue
 
 import grpc
 
+from coordinator.audit import public_hex
 from coordinator.rounds import RoundManager
 from coordinator.site_hub import SiteHub
 from fedads.runtime.status_codes import code_for
@@ -63,12 +64,15 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         log.info("site enrolled", extra={"site": request.site_id, "certificate_serial": serial})
         self.rounds.audit_event("site_enrolled", 0, site=request.site_id,
                                 identity_public_key=request.identity_public_key.hex(), certificate_serial=serial)
+        audit = self.rounds.audit
         return cpb.EnrollResponse(site_id=request.site_id, site_secret=secret,
-                                  certificate=pem, ca_certificate=self.ca.ca_pem if issued else b"")
+                                  certificate=pem, ca_certificate=self.ca.ca_pem if issued else b"",
+                                  audit_public_key=public_hex(audit.key) if audit is not None else "")
 
     def Connect(self, request, context):
         site_id = self._authenticate(context)
         self.store.touch_site(site_id, request.num_samples or None)
+        self.rounds.noise.report(site_id, request.privacy)
         q = self.hub.connect(site_id)
         log.info("site connected", extra={"site": site_id, "device": request.device})
         try:

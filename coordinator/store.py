@@ -45,6 +45,11 @@ class CoordinatorStore:
         migrate.upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    def ping(self) -> bool:
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+        return True
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as s:
@@ -189,6 +194,16 @@ class CoordinatorStore:
         with self.session() as s:
             rnd = s.scalars(select(Round).where(Round.state.in_(ACTIVE_ROUND_STATES))).first()
             return self._round_dict(s, rnd) if rnd else None
+
+    def complete_published_rounds(self, note: str) -> list[int]:
+        """On start-up: a round interrupted after its model was committed is published; it completes
+        (its evaluation cut short) rather than failing beside a version the registry serves."""
+        with self.session() as s:
+            rounds = list(s.scalars(select(Round).where(Round.state == "EVALUATING", Round.result_version > 0)))
+            for rnd in rounds:
+                rnd.state, rnd.finished_at = "COMPLETED", time.time()
+                rnd.metrics_json = json.dumps({**json.loads(rnd.metrics_json or "{}"), "evaluation_error": note})
+            return [r.round_id for r in rounds]
 
     def fail_interrupted_rounds(self, reason: str) -> list[int]:
         """On start-up: rounds left mid-flight by a previous process are failed, never half-finished."""

@@ -17,13 +17,13 @@ from pathlib import Path
 from deploy import processes as P
 from deploy.inference_demo import show_ranking_shift
 from deploy.site_setup import prepare_federation
+from fedads.runtime import cli
 from fedads.runtime.pki_cli import init_federation
 from fedads.runtime.tls import Transport
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fedads-demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("fedads-demo", __doc__)
     p.add_argument("--dataset", choices=["ml-100k", "ml-1m"], default="ml-100k")
     p.add_argument("--sites", type=int, default=4, help="number of partner sites (split by zip-code region)")
     p.add_argument("--rounds", type=int, default=3)
@@ -135,6 +135,10 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
+    return cli.run("fedads-demo", lambda: _main(argv))
+
+
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     started = time.time()
     try:

@@ -46,14 +46,17 @@ def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: s
         config = p.folder / "site.toml"
         config.write_text(site_toml(p.site_id, coordinator, threads, max_targets_per_user, seed, enroll_address))
         specs.append(SiteSpec(p.site_id, p.folder, config, p.users, p.rows))
+    from admodels.models.ad_features import initial_config
+
     shared = {"max_seq_len": max_seq_len, **(model_overrides or {})}
     (workdir / "model_config.json").write_text(json.dumps(shared))
-    return specs, {"n_items": catalog.n_ads, **shared}
+    return specs, initial_config(shared, catalog)
 
 
 def local_registry(workdir: Path, model_config: dict, seed: int = 0):
     """A registry in workdir/registry holding the federation's catalogue and a first model built on it
     (in-process runs: simulation, benches, tests). Returns (registry, catalogue store)."""
+    from admodels.models.ad_features import model_features
     from admodels.models.fedads_model import ModelConfig, build_model
     from fedads.runtime.catalog_store import CatalogStore
     from fedads.runtime.registry import ModelRegistry
@@ -62,7 +65,8 @@ def local_registry(workdir: Path, model_config: dict, seed: int = 0):
     catalogs = CatalogStore(registry.root)
     catalog, _ = catalogs.import_catalog(workdir / "catalog")
     if not registry.versions():
-        model = build_model(ModelConfig.from_dict(model_config), seed=seed)
+        config = ModelConfig.from_dict(model_config)
+        model = build_model(config, seed=seed, ad_features=model_features(catalog, config))
         registry.publish(**model.publication(), parent_version=0, round_id=0, catalog=catalog.ref())
     return registry, catalogs
 

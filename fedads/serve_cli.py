@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from fedads.client import OBJECTIVES, ServingClient, ServingError
 from fedads.runtime.tls import TransportError
-from fedads.version import __version__
+from fedads.runtime import cli
 
 
 def _candidates(args) -> list[str] | dict[str, float]:
@@ -22,9 +22,9 @@ def _candidates(args) -> list[str] | dict[str, float]:
 
 
 def parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = cli.HelpFormatter
     p = argparse.ArgumentParser(prog="fedads-serve", description="Call FedAds serving.", formatter_class=fmt)
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {cli.version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--address", default="127.0.0.1:7200", help="serving address (host:port)")
     common.add_argument("--tls-dir", default=None, help="the application's mTLS folder (cert, key, CA)")
@@ -48,6 +48,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    return cli.run("fedads-serve", lambda: _main(argv))
+
+
+def _main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         with ServingClient(args.address, args.tls_dir, args.insecure, args.timeout_s) as client:

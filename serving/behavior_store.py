@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Iterable
 
 
@@ -19,11 +19,17 @@ class BehaviorStore:
         raise NotImplementedError
 
 
+# The in-process store's global bound: at most this many users (each with at most max_len events) are
+# kept; the least recently written user is forgotten first, so no caller can grow serving without bound.
+DEFAULT_MAX_USERS = 100_000
+
+
 class InMemoryBehaviorStore(BehaviorStore):
-    def __init__(self, max_len: int = 50, ttl_s: float = 7 * 86400):
-        self.max_len, self.ttl_s = max_len, ttl_s
-        self._seqs: dict[str, tuple[deque, float]] = {}
+    def __init__(self, max_len: int = 50, ttl_s: float = 7 * 86400, max_users: int = DEFAULT_MAX_USERS):
+        self.max_len, self.ttl_s, self.max_users = max_len, ttl_s, max_users
+        self._seqs: OrderedDict[str, tuple[deque, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self.evicted = 0
 
     def append(self, events) -> int:
         n, now = 0, time.time()
@@ -34,8 +40,18 @@ class InMemoryBehaviorStore(BehaviorStore):
                     seq = deque(maxlen=self.max_len)
                 seq.append(str(item))
                 self._seqs[user] = (seq, now + self.ttl_s)
+                self._seqs.move_to_end(user)
                 n += 1
+            while len(self._seqs) > self.max_users:
+                self._seqs.popitem(last=False)
+                self.evicted += 1
         return n
+
+    def ping(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seqs)
 
     def recent(self, user_id: str) -> list[str]:
         with self._lock:
@@ -70,6 +86,11 @@ class RedisBehaviorStore(BehaviorStore):
     def recent(self, user_id: str) -> list[str]:
         return [x.decode() for x in self.client.lrange(self.prefix + user_id, -self.max_len, -1)]
 
+    def ping(self) -> bool:
+        return bool(self.client.ping())
 
-def open_store(redis_url: str, max_len: int, ttl_s: float) -> BehaviorStore:
-    return RedisBehaviorStore(redis_url, max_len, ttl_s) if redis_url else InMemoryBehaviorStore(max_len, ttl_s)
+
+def open_store(redis_url: str, max_len: int, ttl_s: float, max_users: int = DEFAULT_MAX_USERS) -> BehaviorStore:
+    if redis_url:
+        return RedisBehaviorStore(redis_url, max_len, ttl_s)  # bounded by Redis maxmemory (docs/trust.md)
+    return InMemoryBehaviorStore(max_len, ttl_s, max_users)

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from safetensors.numpy import load as st_load
 
+from admodels.models.ad_features import model_features
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
 from fedads.catalog.catalog import Catalog, CatalogError
 from fedads.runtime.catalog_store import CatalogStore
+from fedads.runtime.manifest_signing import ModelTrust
 from fedads.runtime.registry import ModelRegistry, RegistryError
 
 log = logging.getLogger(__name__)
@@ -30,9 +32,12 @@ class LoadedModel:
     ad_index: dict  # ad id string → the model's catalogue index
 
 
-def load_version(registry: ModelRegistry, version: int) -> LoadedModel:
-    """A published version with exactly the catalogue it names (RegistryError if either is missing or altered)."""
+def load_version(registry: ModelRegistry, version: int, trust: ModelTrust | None = None) -> LoadedModel:
+    """A published version with exactly the catalogue it names (RegistryError if either is missing or altered),
+    and, with trust, signed by the coordinator under a head no older than the newest seen."""
     manifest, data = registry.read_bytes(version)  # raises if the sha256 does not match
+    if trust is not None:
+        trust.check(manifest)  # raises for an unsigned or forged manifest, or one from an older log
     ref = manifest.get("catalog") or {}
     if not ref.get("version"):
         raise RegistryError(f"model version {manifest['version']} names no catalogue; refusing to serve it")
@@ -44,22 +49,68 @@ def load_version(registry: ModelRegistry, version: int) -> LoadedModel:
     if catalog.n_ads != config.n_items:
         raise RegistryError(f"model version {manifest['version']} has {config.n_items} ad rows but its catalogue "
                             f"version {catalog.version} holds {catalog.n_ads} ads")
-    model = FedAdsModel(config)
+    try:
+        model = FedAdsModel(config, model_features(catalog, config))
+    except ValueError as exc:
+        raise RegistryError(f"model version {manifest['version']}: {exc}") from exc
     model.load_shared_state(st_load(data))
     model.eval()
-    return LoadedModel(manifest["version"], model, config, manifest["sha256"], catalog, catalog.lookup())
+    loaded = LoadedModel(manifest["version"], model, config, manifest["sha256"], catalog, catalog.lookup())
+    if trust is not None:
+        trust.accept(manifest)
+    return loaded
+
+
+class NoIntactVersion(RuntimeError):
+    pass
 
 
 class ModelHolder:
-    def __init__(self, registry: ModelRegistry, pinned_version: int = 0, keep_versions: int = 3):
+    def __init__(self, registry: ModelRegistry, pinned_version: int = 0, keep_versions: int = 3,
+                 trust: ModelTrust | None = None):
         self.registry = registry
         self.pinned_version = pinned_version
         self.keep_versions = keep_versions
+        self.trust = trust
         self._lock = threading.Lock()
         self._by_version: dict[int, LoadedModel] = {}
         self.swaps = 0
-        self.current = load_version(registry, pinned_version)
+        self.listeners: list = []  # called with the holder after every swap (metrics: serving/request_metrics.py)
+        # version → (files' fingerprint, reason): a bad version is reported once, and again only if its files change.
+        self.bad: dict[int, tuple[tuple, str]] = {}
+        if pinned_version:
+            self.current = load_version(registry, pinned_version, trust)
+        else:
+            # Degrade, don't die: start on the newest version that loads, naming the ones that do not.
+            self.current = self._newest_intact(registry.versions(), floor=0)
+            if self.current is None:
+                reasons = "; ".join(f"v{v}: {r}" for v, (_, r) in sorted(self.bad.items()))
+                raise NoIntactVersion(f"no model version in {registry.root} can be served"
+                                      + (f" ({reasons})" if reasons else ": none is published"))
         self._by_version[self.current.version] = self.current
+
+    def _fingerprint(self, version: int) -> tuple:
+        folder = self.registry.root / f"v{version:06d}"
+        try:
+            return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()))
+        except OSError:
+            return ()
+
+    def _newest_intact(self, versions: list[int], floor: int) -> LoadedModel | None:
+        for version in sorted(versions, reverse=True):
+            if version <= floor:
+                return None
+            fingerprint = self._fingerprint(version)
+            if version in self.bad and self.bad[version][0] == fingerprint:
+                continue
+            try:
+                return load_version(self.registry, version, self.trust)
+            except Exception as exc:  # noqa: BLE001 - one bad version must not take serving down
+                reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                self.bad[version] = (fingerprint, reason)
+                log.error("model version refused; serving an older one", extra={"version": version,
+                                                                                 "reason": reason})
+        return None
 
     def get(self, version: int = 0) -> LoadedModel:
         """The served model, or a specific version (loaded on demand; VersionNotFound if absent)."""
@@ -67,7 +118,7 @@ class ModelHolder:
             return self.current
         with self._lock:
             if version not in self._by_version:
-                self._remember(load_version(self.registry, version))
+                self._remember(load_version(self.registry, version, self.trust))
             return self._by_version[version]
 
     def _remember(self, loaded: LoadedModel) -> None:
@@ -77,22 +128,19 @@ class ModelHolder:
                 del self._by_version[v]
 
     def refresh(self) -> bool:
-        """Swap to the newest published version if there is one; True when swapped."""
+        """Swap to the newest intact published version if it is newer; True when swapped."""
         if self.pinned_version:
             return False
-        newest = self.registry.latest_version()
-        if newest <= self.current.version:
-            return False
-        try:
-            loaded = load_version(self.registry, newest)
-        except Exception:  # noqa: BLE001 - a bad new version must not take the served one down
-            log.exception("could not load new model version; keeping the current one", extra={"version": newest})
+        loaded = self._newest_intact(self.registry.versions(), floor=self.current.version)
+        if loaded is None:
             return False
         with self._lock:
             self._remember(loaded)
             self.current = loaded
             self.swaps += 1
         log.info("model swapped", extra={"version": loaded.version, "sha256": loaded.sha256})
+        for listener in self.listeners:
+            listener(self)
         return True
 
     def watch(self, interval_s: float, stop: threading.Event) -> threading.Thread:

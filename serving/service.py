@@ -26,9 +26,17 @@ MODEL_VERSION = Gauge("fedads_serving_model_version", "Model version being serve
 SWAPS = Gauge("fedads_serving_model_swaps", "Model hot swaps since start")
 
 
+
+def version_gauges(holder: ModelHolder) -> None:
+    MODEL_VERSION.set(holder.current.version)
+    SWAPS.set(holder.swaps)
+
+
 class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
     def __init__(self, holder: ModelHolder, store: BehaviorStore, batcher: MicroBatcher, site=None):
         self.holder, self.store, self.batcher, self.site = holder, store, batcher, site
+        holder.listeners.append(version_gauges)
+        version_gauges(holder)  # the gauges show the served version from the start, not from a first request
 
     def _model(self, context, version: int):
         try:
@@ -37,8 +45,6 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
             abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
         except RegistryError as exc:
             abort(context, grpc.StatusCode.DATA_LOSS, str(exc))
-        MODEL_VERSION.set(self.holder.current.version)
-        SWAPS.set(self.holder.swaps)
         return loaded
 
     def _score(self, request, context, method: str):
@@ -53,7 +59,6 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
         user_index = self.site.user_index(request.user_id) if self.site else -1
         scores = self.batcher.score(ScoreJob(loaded, history, resolved.indices, user_index))
         LATENCY.labels(method).observe(time.perf_counter() - started)
-        REQUESTS.labels(method, "ok").inc()
         # One conversion to Python lists: indexing tensors element by element costs more than the model.
         return loaded, resolved, {k: v.tolist() for k, v in scores.items()}, len(history)
 
@@ -73,8 +78,9 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
     def Rank(self, request, context):
         if request.k < 0:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "k must be ≥ 0")
-        if request.objective not in spb.Objective.values():
-            abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"unknown objective {request.objective}")
+        if request.objective not in spb.Objective.values():  # proto3 keeps unknown enum numbers as ints
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"objective {request.objective} is not one of "
+                  f"{', '.join(spb.Objective.keys())}")
         loaded, resolved, s, n_hist = self._score(request, context, "Rank")
         objective = request.objective or spb.OBJECTIVE_CTR
         try:
@@ -101,5 +107,4 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
                   f"{len(unknown)} event(s) name ads the served catalogue does not hold: "
                   f"{', '.join(repr(a) for a in unknown[:5])}; nothing was recorded")
         n = self.store.append(events)
-        REQUESTS.labels("RecordEvents", "ok").inc()
         return spb.RecordEventsResponse(recorded=n)

@@ -30,8 +30,9 @@ from tqdm import tqdm
 
 from simulation.client_state import ClientState, Outcome
 from simulation.ray_clients import ClientRef, evaluate_batch, train_batch
-from simulation.runner import (SimConfig, aggregate, publish, round_record, sample_clients, start, train_config,
-                               tune_config)
+from fedads.eventlog.site_data import SiteData
+from simulation.runner import (SimConfig, aggregate, negative_prior, publish, round_record, sample_clients, start,
+                               train_config, tune_config)
 
 
 @dataclass
@@ -85,6 +86,8 @@ def run_ray(cfg: SimConfig, workdir: Path, options: RayOptions | None = None,
     """Like simulation.runner.run, on Ray; `after_client(r, site)` runs in the worker after each client."""
     import ray
 
+    if cfg.validation:
+        raise ValueError("the Ray backend reports no val_* metrics; choose schedules with holdout='validation'")
     options = options or RayOptions()
     started = connect(options)
     try:
@@ -97,6 +100,7 @@ def run_ray(cfg: SimConfig, workdir: Path, options: RayOptions | None = None,
 def _rounds(ray, cfg, workdir, options, after_client) -> list[dict]:
     specs, registry = start(cfg, workdir)
     refs = [ClientRef(k, s.site_id, str(s.folder)) for k, s in enumerate(specs)]
+    prior = negative_prior(cfg, [SiteData.load(s.data).interaction_only for s in specs])
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     train_task = ray.remote(num_cpus=1, max_retries=options.max_retries)(train_batch)
     eval_task = ray.remote(num_cpus=1, max_retries=options.max_retries)(evaluate_batch)
@@ -140,7 +144,7 @@ def _rounds(ray, cfg, workdir, options, after_client) -> list[dict]:
             eval_size = options.clients_per_task or max(1, math.ceil(len(refs) / (4 * cpus)))
             per_site = _evaluate(ray, eval_task, cfg_ref, refs, eval_size, new, new_weights, cfg, r)
         data_epochs += read / max(records, 1)
-        record = round_record(r, new["version"], per_site, trained, data_epochs, refused, privacy)
+        record = round_record(r, new["version"], per_site, trained, data_epochs, refused, privacy, prior)
         record.update(clients_sampled=len(clients), dropped=sorted(chosen - seen), recovered_from_disk=recovered,
                       train_wall_s=train_s, cpus=cpus)
         history.append(record)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from admodels.ad_eval import pool
 from admodels.metrics import auc
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import BudgetExhausted, SitePrivacy
@@ -56,13 +58,17 @@ class SimConfig:
     server_momentum: float = 0.0                        # β of the heavy-ball server step (FedAvgM)
     keep_optimizer_state: bool = False                  # sites resume their local Adam state across rounds
     full_ranking: bool = False                          # also rank against the whole catalogue (last round)
+    validation: bool = False                            # hold out each user's second-to-last item: val_* metrics
     seed: int = 0                                       # the data: partition, user sample, evaluation candidates
     train_seed: int = 0                                 # the training: initial shared model, shuffling, negatives
     model: dict = field(default_factory=dict)           # ModelConfig overrides (e.g. use_din=False)
     client_fraction: float = 1.0                        # < 1: train this fraction of the clients each round
     clients_per_round: int = 0                          # > 0: train this many clients each round (seeded draw)
     dp: list[dict] | dict | None = None                 # SitePrivacy kwargs, one dict for all or one per site
-    holdout: str = "test"                               # validation: evaluate on each user's second-to-last item
+    # "validation": the test item removed from every event log before any client reads it, so the run (either
+    # backend) trains and evaluates as if each user's second-to-last item were the last (simulation/holdout.py).
+    # `validation` above instead reports val_* beside the test metrics, in process only; not both at once.
+    holdout: str = "test"
 
 
 def _privacy_for(cfg: SimConfig, k: int, state: Path) -> SitePrivacy:
@@ -84,7 +90,7 @@ def make_trainer(cfg: SimConfig, k: int, site_id: str, folder: Path, state: Path
     return SiteTrainer(site_id, SiteData.load(folder / "data"), LocalStore(state), "auto", 0,
                        cfg.max_targets_per_user, 99, cfg.seed, _privacy_for(cfg, k, state),
                        keep_optimizer_state=cfg.keep_optimizer_state,
-                       catalogs=CatalogStore(Path(folder).parents[1] / "registry"))
+                       catalogs=CatalogStore(Path(folder).parents[1] / "registry"), validation=cfg.validation)
 
 
 @contextlib.contextmanager
@@ -128,6 +134,8 @@ def tune_config(cfg: SimConfig, r: int) -> cpb.TrainConfig | None:
 def start(cfg: SimConfig, workdir: Path):
     """Fresh sites, registry and initial model: (site specs, registry)."""
     check_holdout(cfg.holdout)
+    if cfg.holdout == "validation" and cfg.validation:
+        raise ValueError("holdout='validation' already evaluates on the second-to-last item; unset validation")
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     specs, model_config = prepare_federation(cfg.dataset, cfg.sites, workdir, "in-process", cfg.max_users, cfg.seed,
@@ -157,9 +165,17 @@ def aggregate(cfg: SimConfig, vectors: dict[str, np.ndarray], r: int) -> np.ndar
 
 
 def round_record(r: int, version: int, per_site: list[dict], trained: int, data_epochs: float, refused: list[str],
-                 privacy: dict) -> dict:
-    pooled = pooled_auc([m.pop("auc_inputs") for m in per_site]) if per_site else {}  # not evaluated
+                 privacy: dict, prior: float | None = None, validation: list[dict] | None = None) -> dict:
+    """prior: the training negatives' rate against the evaluation's (prior-corrected calibration);
+    validation: each site's metrics on its validation split, reported as val_*."""
+    pooled = pooled_auc([m.pop("auc_inputs") for m in per_site], prior) if per_site else {}  # not evaluated
+    tuned = [m.pop("personalised_auc_inputs") for m in per_site if "personalised_auc_inputs" in m]
+    if tuned:
+        pooled |= {f"personalised_{k}": v for k, v in pooled_auc(tuned, prior).items()}
     metrics = weighted_metrics(per_site) | pooled
+    if validation:
+        val_pooled = pooled_auc([m.pop("auc_inputs") for m in validation], prior)
+        metrics |= {f"val_{k}": v for k, v in (weighted_metrics(validation) | val_pooled).items()}
     eps = [p["epsilon_spent"] for p in privacy.values() if p]
     return {"round": r, "version": version, **metrics, "sites_trained": trained, "data_epochs": data_epochs,
             "refused": refused, "max_epsilon": max(eps) if eps else None}
@@ -177,9 +193,18 @@ def round_lr(cfg: SimConfig, r: int) -> float:
     return cfg.final_lr + 0.5 * (cfg.lr - cfg.final_lr) * (1 + math.cos(math.pi * (r - 1) / (cfg.rounds - 1)))
 
 
-def pooled_auc(inputs: list[dict]) -> dict:
-    """CTR and CVR AUC over every site's held-out examples together (what one central evaluation would see)."""
+def negative_prior(cfg: SimConfig, interaction_only: list[bool]) -> float | None:
+    """Sampled-negative training read at the evaluation's negative rate, so calibration is also reported
+    prior-corrected (round_record's prior); None where sites train on real impressions."""
+    return cfg.negatives / 99 if all(interaction_only) else None
+
+
+def pooled_auc(inputs: list[dict], prior_ratio: float | None = None) -> dict:
+    """CTR and CVR AUC, and the ad-team metrics (`ad_`), over every site's held-out examples together
+    (what one central evaluation would see)."""
     out = {}
+    if inputs and all("impressions" in i for i in inputs):
+        out = {f"ad_{k}": v for k, v in pool([i["impressions"] for i in inputs], prior_ratio).items()}
     for head in ("ctr", "cvr"):
         y = np.concatenate([i[f"{head}_labels"] for i in inputs])
         s = np.concatenate([i[f"{head}_scores"] for i in inputs])
@@ -193,7 +218,9 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
     specs, registry = start(cfg, workdir)
     trainers = [make_trainer(cfg, k, s.site_id, s.folder, s.folder / "state") for k, s in enumerate(specs)]
     history, data_epochs = [], 0.0
-    bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress, unit="round")
+    prior = negative_prior(cfg, [t.site_data.interaction_only for t in trainers])
+    bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress or not sys.stderr.isatty(),
+               unit="round")
     for r in bar:
         manifest, weights = registry.read_bytes(0)
         train = train_config(cfg, r)
@@ -220,9 +247,13 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
             with client_rng(cfg, r, t.site_id):
                 per_site.append(t.evaluate(new, new_weights, tune_config(cfg, r), cfg.full_ranking and last,
                                            auc_inputs=True))
+        # The split schedules and early stopping are chosen on (the test split only reports).
+        validation = [t.evaluate(new, new_weights, auc_inputs=True, split="validation") for t in trainers] \
+            if cfg.validation else None
         # Passes over the data so far, all sites together: what makes step-capped and whole-epoch runs comparable.
         data_epochs += read / max(records, 1)
-        record = round_record(r, new["version"], per_site, len(vectors), data_epochs, refused, privacy)
+        record = round_record(r, new["version"], per_site, len(vectors), data_epochs, refused, privacy, prior,
+                              validation)
         history.append(record)
         bar.set_postfix(hr=f"{record.get('hr_at_10', 0):.3f}", ndcg=f"{record.get('ndcg_at_10', 0):.3f}")
     return history

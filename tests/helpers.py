@@ -118,17 +118,23 @@ class Federation:
                                               self.workdir / "aggregator.log")
         P.wait_healthy(self.aggregator, self.transport, proc=self.services["aggregator"])
 
-    def start_coordinator(self):
+    def coordinator_argv(self, listen: str = "", enroll: str = "", db: Path | None = None,
+                         metrics_port: int | None = None) -> list[str]:
+        """The coordinator's flags; the overrides start a second one beside it."""
         public = self.agg_proxy.address if self.agg_proxy else self.aggregator
-        self.services["coordinator"] = P.start("coordinator.main", [
-            "--listen", self.coordinator, "--db", str(self.workdir / "coordinator.db"), "--registry",
+        return [
+            "--listen", listen or self.coordinator, "--db", str(db or self.workdir / "coordinator.db"), "--registry",
             str(self.registry), "--aggregator", self.aggregator, "--aggregator-public", public,
             "--init-model", str(self.workdir / "model_config.json"), "--catalog", str(self.workdir / "catalog"),
             "--audit-key", str(self.workdir / "audit.key"),
-            "--admin-token-file", str(self.admin_token), "--enroll-listen", self.enroll_address,
+            "--admin-token-file", str(self.admin_token), "--enroll-listen", enroll or self.enroll_address,
             "--ca-dir", str(self.workdir / "pki" / "ca"), *self.flags("coordinator"),
-            "--reconnect-grace-s", str(self.reconnect_grace_s), "--metrics-port", str(self.metrics_port)],
-            self.workdir / "coordinator.log")
+            "--reconnect-grace-s", str(self.reconnect_grace_s),
+            "--metrics-port", str(self.metrics_port if metrics_port is None else metrics_port)]
+
+    def start_coordinator(self):
+        self.services["coordinator"] = P.start("coordinator.main", self.coordinator_argv(),
+                                               self.workdir / "coordinator.log")
         P.wait_healthy(self.coordinator, self.transport, proc=self.services["coordinator"])
 
     def start(self):

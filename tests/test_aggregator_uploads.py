@@ -10,6 +10,7 @@ import pytest
 from aggregator.service import AggregatorCore, AggregatorServicer
 from client_agent.agent import upload_stream
 from fedads.runtime.layout import UpdateLayout
+from fedads.runtime import staging
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.server import GrpcServer, channel
 from fedads.v1 import aggregator_pb2 as apb
@@ -106,6 +107,8 @@ def test_malformed_uploads_are_refused_and_leave_no_trace(aggregator):
     _upload(stub, other, site="site-b")
 
     resp = stub.FinalizeRound(apb.FinalizeRoundRequest(round_id=1, site_ids=["site-a", "site-b"], min_sites=2))
+    assert registry.versions() == [1]  # staged: invisible until the coordinator commits the round
+    staging.commit(registry, 1, resp.sha256)
     _, published = registry.load(resp.version)
     total = good.astype(np.float64) + other
     for slot in layout.slots:
@@ -147,7 +150,23 @@ def test_a_200_mb_model_passes_in_chunks(tmp_path):
         receipt = _upload(stub, vec)
         assert receipt.bytes_received == vec.nbytes
         resp = stub.FinalizeRound(apb.FinalizeRoundRequest(round_id=1, site_ids=["site-a"], min_sites=1))
+        staging.commit(registry, 1, resp.sha256)
         _, published = registry.load(resp.version)
         np.testing.assert_allclose(published["big"][::997], vec[:n:997] / 2.0, rtol=1e-6)
     finally:
         server.stop(0)
+
+
+def test_a_dropped_site_is_refused_and_its_update_leaves_the_sum(aggregator):
+    stub, core, registry, base = aggregator
+    layout = core.get(1).layout
+    _upload(stub, _vector(layout, 1, 10.0))
+    stub.DropParticipants(apb.DropParticipantsRequest(round_id=1, site_ids=["site-a"]))
+    _rejected(lambda: _upload(stub, _vector(layout, 1, 10.0)), grpc.StatusCode.PERMISSION_DENIED,
+              "dropped from round 1")
+    other = _vector(layout, 2, 30.0)
+    _upload(stub, other, site="site-b")
+    resp = stub.FinalizeRound(apb.FinalizeRoundRequest(round_id=1, site_ids=["site-a", "site-b"], min_sites=1))
+    assert list(resp.included_site_ids) == ["site-b"]
+    assert staging.staged_manifest(registry, 1)["extras"]["weights"]["global"] == 30.0
+

@@ -5,7 +5,8 @@ import pytest
 
 from deploy import processes as P
 
-COMMANDS = ["start-round", "status", "rounds", "round", "clients", "models", "enroll", "revoke", "audit"]
+COMMANDS = ["start-round", "status", "rounds", "round", "clients", "models", "enroll", "revoke", "audit", "run", "jobs",
+            "job", "stop", "stop-round", "watch", "logs"]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
@@ -39,6 +40,36 @@ def test_every_program_has_help(module):
     res = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
                          env=P.child_env(), cwd=P.REPO_ROOT)
     assert res.returncode == 0 and "usage:" in res.stdout
+    assert "--version" in res.stdout
+    if module == "fedads.runtime.pki_cli":  # its options live on its subcommands
+        res = subprocess.run([sys.executable, "-m", module, "init", "--help"], capture_output=True, text=True,
+                             env=P.child_env(), cwd=P.REPO_ROOT)
+    assert "(default: " in res.stdout  # defaults shown
+    res = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True,
+                         env=P.child_env(), cwd=P.REPO_ROOT)
+    assert res.returncode == 0 and res.stdout.split()[1][0].isdigit()
+
+
+def test_round_flags_show_the_one_source_of_defaults():
+    from coordinator.round_config import RoundSettings
+
+    res = P.ctl("127.0.0.1:1", "start-round", "--help", check=False)
+    text = " ".join(res.stdout.split())
+    assert f"multiple of --lr (default: {RoundSettings().private_lr_scale})" in text
+    assert f"local learning rate (default: {RoundSettings().learning_rate})" in text
+
+
+def test_coordinator_with_a_missing_init_model_says_so_before_creating_anything(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "coordinator.main", "--insecure", "--listen", "127.0.0.1:0",
+                          "--db", str(tmp_path / "c.db"), "--init-model", "model_config.json",
+                          "--admin-token-file", str(tmp_path / "admin.token"), "--audit-key", str(tmp_path / "a.key")],
+                         capture_output=True, text=True, env=P.child_env(), cwd=tmp_path)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode != 0 and len(lines) == 1 and "deploy/config/model_config.json" in lines[0]
+    assert not (tmp_path / "c.db").exists() and not (tmp_path / "admin.token").exists()
 
 
 def test_refused_round_is_one_line_with_the_reason(federation_factory):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import re
 import socket
 import tomllib
@@ -105,7 +106,11 @@ def test_compose_services_use_real_flags_and_site_configs_load():
             listen_port = args.listen.rsplit(":", 1)[1]
             assert any(p.endswith(f":{listen_port}") for p in svc.get("ports", [])), name
             assert any(v.endswith(f":{args.tls_dir}:ro") for v in svc["volumes"]) and not args.insecure, name
-    assert model_config_for(DEPLOY / "config" / "model_config.json", n_ads=10).n_items == 10
+    from tests.catalogs import tiny_catalog
+    with tempfile.TemporaryDirectory() as tmp:
+        sized = model_config_for(DEPLOY / "config" / "model_config.json", tiny_catalog(Path(tmp), 10))
+    # Sizes come from the catalogue: its ads, and a table per categorical or numeric ad feature.
+    assert sized.n_items == 10 and [f["name"] for f in sized.features] == ["category", "brand", "price"]
     assert services["coordinator"]["command"].count("--catalog") == 1
 
 

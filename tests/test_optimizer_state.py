@@ -32,7 +32,8 @@ def test_kept_state_resumes_across_rounds_and_a_restarted_one_is_not_stored(tmp_
 
     restarted = run(SimConfig(**TINY, rounds=2), tmp_path / "restart", progress=False)
     assert not list((tmp_path / "restart").rglob("optimizer.safetensors"))
-    assert restarted[1]["hr_at_10"] != two[1]["hr_at_10"] or restarted[1]["ndcg_at_10"] != two[1]["ndcg_at_10"]
+    # (30 users: HR and NDCG are coarse and can coincide, so the CTR AUC over every candidate counts too.)
+    assert any(restarted[1][k] != two[1][k] for k in ("hr_at_10", "ndcg_at_10", "ctr_auc"))
 
 
 def _trained_step(config, users=4):

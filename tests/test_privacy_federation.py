@@ -16,12 +16,12 @@ def test_site_at_budget_refuses_and_round_proceeds_with_quorum(federation_factor
         "*": DP + "dp_epsilon_budget = 100.0",
         "site-03": DP + f"dp_epsilon_budget = {one_round * 1.2:.6f}",  # room for exactly one round
     }).start()
-    first = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3").stdout)
+    first = json.loads(fed.ctl("--json", "start-round", "--wait", "--accept-noise", "--min-sites", "3").stdout)
     assert first["state"] == "COMPLETED"
     for p in first["participants"]:
         assert p["epsilon_spent"] == pytest.approx(one_round, rel=1e-6) and p["noise_multiplier"] == 1.0
 
-    second = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "2").stdout)
+    second = json.loads(fed.ctl("--json", "start-round", "--wait", "--accept-noise", "--min-sites", "2").stdout)
     assert second["state"] == "COMPLETED"
     states = {p["site_id"]: p for p in second["participants"]}
     assert states["site-03"]["state"] == "REFUSED" and "budget exhausted" in states["site-03"]["error"]
@@ -37,7 +37,7 @@ def test_site_at_budget_refuses_and_round_proceeds_with_quorum(federation_factor
     status = fed.ctl("status").stdout
     assert "privacy budgets" in status and "site-03" in status
     # With quorum 3 the refusal fails the round cleanly instead.
-    third = fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", check=False)
+    third = fed.ctl("--json", "start-round", "--wait", "--accept-noise", "--min-sites", "3", check=False)
     assert third.returncode == 1 and "quorum lost" in third.stderr
 
     # The signed round log tells an auditor the same story, verified with the public key alone.
@@ -67,7 +67,7 @@ def test_site_at_budget_refuses_and_round_proceeds_with_quorum(federation_factor
 def test_record_level_dp_sgd_sites_spend_their_calibrated_budget(federation_factory):
     record = 'dp_unit = "record"\ndp_clip_norm = 1.0\ndp_delta = 1e-5\ndp_epsilon_budget = 6.0\ndp_planned_rounds = 2\n'
     fed = federation_factory(n_sites=3, site_config={"*": record}).start()
-    info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--batch-size", "32").stdout)
+    info = json.loads(fed.ctl("--json", "start-round", "--wait", "--accept-noise", "--min-sites", "3", "--batch-size", "32").stdout)
     assert info["state"] == "COMPLETED"
     for p in info["participants"]:
         site = next(s for s in fed.sites if s.site_id == p["site_id"])

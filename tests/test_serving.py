@@ -116,7 +116,7 @@ def test_bad_requests_get_clear_statuses_and_serving_continues(serving):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "'no-such-ad'" in err.value.details()
     assert stub.Predict(spb.PredictRequest(user_id="u", candidates=ads(1))).history_length == 0  # nothing recorded
     for req, fragment in ((spb.RankRequest(user_id="u", candidates=ads(1), k=-1), "k must"),
-                          (spb.RankRequest(user_id="u", candidates=ads(1), objective=42), "unknown objective"),
+                          (spb.RankRequest(user_id="u", candidates=ads(1), objective=42), "objective 42 is not one of"),
                           (spb.RankRequest(user_id="u", candidates=ads(1, 2), objective=spb.OBJECTIVE_ECPM_CPC),
                            "give each candidate its bid")):
         with pytest.raises(grpc.RpcError) as err:

@@ -7,6 +7,7 @@ import pytest
 
 from fedads.eventlog.reader import read_events
 from simulation.holdout import held_out_rows
+from simulation.ray_backend import run_ray
 from simulation.runner import SimConfig, make_trainer, start
 
 
@@ -54,3 +55,12 @@ def test_the_default_holdout_is_the_test_item_and_an_unknown_one_is_refused(tmp_
     with pytest.raises(ValueError, match="unknown holdout 'tset'"):
         start(SimConfig(holdout="tset"), tmp_path / "sim")
     assert not (tmp_path / "sim").exists()  # refused before anything was written
+    with pytest.raises(ValueError, match="unset validation"):  # two held-out items would leave the test item's
+        start(SimConfig(holdout="validation", validation=True), tmp_path / "sim")  # neighbour untrained
+    assert not (tmp_path / "sim").exists()
+
+
+def test_the_ray_backend_refuses_the_in_process_validation_metrics_before_starting(tmp_path):
+    with pytest.raises(ValueError, match="holdout='validation'"):
+        run_ray(SimConfig(partition="user", max_users=4, validation=True), tmp_path / "sim")
+    assert not (tmp_path / "sim").exists()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import grpc
 import pytest
@@ -237,11 +238,16 @@ def test_probes_reach_a_plaintext_health_only_endpoint_while_the_service_port_de
         "--listen", "127.0.0.1:0", "--enroll-listen", "127.0.0.1:0", "--db", str(tmp_path / "c.db"),
         "--registry", str(tmp_path / "registry"), *model_args,
         "--audit-key", str(tmp_path / "audit.key"), "--admin-token-file", str(tmp_path / "admin.token"),
-        "--tls-dir", str(pki["coordinator"]), "--ca-dir", str(tmp_path / "pki" / "ca"), "--health-listen", health]))
+        "--tls-dir", str(pki["coordinator"]), "--ca-dir", str(tmp_path / "pki" / "ca"), "--health-listen", health,
+        "--aggregator", f"127.0.0.1:{free_port()}"]))  # nothing listens there
     try:
         with grpc.insecure_channel(health) as ch:
-            assert health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
-                health_pb2.HealthCheckResponse.SERVING
+            # The probe reaches the coordinator's health, which reports its missing aggregator.
+            deadline = time.time() + 30
+            while health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5).status != \
+                    health_pb2.HealthCheckResponse.NOT_SERVING:
+                assert time.time() < deadline, "coordinator without its aggregator still reports SERVING"
+                time.sleep(0.1)
             code, _ = _code(lambda: registry_pb2_grpc.ModelRegistryServiceStub(ch).ListModels(
                 common_pb2.Empty(), timeout=5))
             assert code == grpc.StatusCode.UNIMPLEMENTED  # nothing but health is served in plaintext

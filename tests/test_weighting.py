@@ -55,7 +55,7 @@ def test_noise_weighting_uses_inverse_noise_variance(federation_factory):
     fed = federation_factory(n_sites=3, site_config={
         "site-01": dp + "dp_noise_multiplier = 0.5\nembedding_noise = 0.5", "site-02": dp + "dp_noise_multiplier = 1.0",
         "site-03": dp + "dp_noise_multiplier = 2.0"}).start()
-    info = json.loads(fed.ctl("--json", "start-round", "--wait", "--min-sites", "3", "--weighting", "noise").stdout)
+    info = json.loads(fed.ctl("--json", "start-round", "--wait", "--accept-noise", "--min-sites", "3", "--weighting", "noise").stdout)
     assert info["state"] == "COMPLETED"
     for p, vector, record in _sent(fed, info):
         sigma = p["noise_multiplier"]

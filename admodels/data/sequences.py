@@ -25,6 +25,9 @@ class SequenceData:
     ends: np.ndarray        # exclusive
     n_items: int
     max_len: int
+    # Interactions held out at each user's end: 1, the last for test (leave-one-out); 2, also the
+    # second-to-last as the validation split on which schedules and early stopping are chosen.
+    holdout: int = 1
 
     @classmethod
     def from_labels(cls, user_key, item, timestamp, conversion, value, n_items: int, max_len: int) -> "SequenceData":
@@ -61,12 +64,23 @@ class SequenceData:
     def n_users(self) -> int:
         return len(self.user_keys)
 
+    def with_validation(self) -> "SequenceData":
+        """The same data with each user's second-to-last interaction held out for validation too."""
+        from dataclasses import replace
+
+        return replace(self, holdout=2)
+
     def train_targets(self) -> np.ndarray:
-        """Indices of training targets: every interaction but each user's first and last."""
+        """Indices of training targets: every interaction but each user's first and the held-out ones."""
         mask = np.ones(len(self.items), dtype=bool)
         mask[self.starts] = False
-        mask[self.ends - 1] = False
+        for back in range(1, self.holdout + 1):
+            mask[np.maximum(self.ends - back, self.starts)] = False
         return np.flatnonzero(mask)
+
+    def latest_histories(self) -> np.ndarray:
+        """Each user's most recent behaviour (what the site's interest embedding summarises)."""
+        return self.histories(self.ends - 1)
 
     def user_of(self, index: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.ends, index, side="right")
@@ -78,19 +92,25 @@ class SequenceData:
         valid = idx >= self.starts[users][:, None]
         return np.where(valid, self.items[np.clip(idx, 0, None)], 0)
 
-    def eval_examples(self, negatives: int = 99, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Leave-one-out: (users, histories, candidates) with the held-out item in column 0.
+    def eval_examples(self, negatives: int = 99, seed: int = 0,
+                      split: str = "test") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Leave-one-out: (users, histories, candidates) with the held-out item in column 0. split "test":
+        each user's last interaction; "validation" (holdout 2 only): the second-to-last.
 
         Negatives are items the user never interacted with, drawn from a generator seeded by
-        (seed, user key), so every model sees the same candidates for the same user.
+        (seed, user key) (and the split, for validation), so every model sees the same candidates.
         """
-        users = np.flatnonzero(self.ends - self.starts >= 2)
-        targets = self.ends[users] - 1
+        back = {"test": 1, "validation": 2}[split]
+        if back > self.holdout:
+            raise ValueError("this data holds out no validation split (SequenceData.with_validation)")
+        users = np.flatnonzero(self.ends - self.starts >= back + 1)
+        targets = self.ends[users] - back
         cands = np.zeros((len(users), negatives + 1), dtype=np.int64)
         cands[:, 0] = self.items[targets]
         for row, u in enumerate(users):
             seen = self.items[self.starts[u]:self.ends[u]]
-            rng = np.random.default_rng([seed, seed_word(self.user_keys[u])])
+            words = [seed, seed_word(self.user_keys[u])] + ([back] if back > 1 else [])
+            rng = np.random.default_rng(words)
             chosen = np.empty(0, dtype=np.int64)
             while len(chosen) < negatives:
                 draw = rng.integers(1, self.n_items + 1, size=2 * negatives)

@@ -1,7 +1,7 @@
 """The full FedAds model: item embeddings → Transformer with multifaceted FFN → DIN → CTR/CVR/value heads."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
@@ -11,7 +11,8 @@ from admodels.layers.din import TargetAttention
 from admodels.layers.encoder import EncoderLayer, causal_mask
 from admodels.layers.multifaceted_ffn import GatingNetwork, InterestEncoder
 from admodels.layers.positional import sinusoidal_positions
-from admodels.scopes import PRIVATE, declare_scope, parameter_scopes, statistic_parameters
+from admodels.models.ad_features import AdFeatures
+from admodels.scopes import GLOBAL, PRIVATE, declare_scope, parameter_scopes, statistic_parameters
 
 
 @dataclass
@@ -31,6 +32,14 @@ class ModelConfig:
     use_din: bool = True
     use_groups: bool = True
     use_private: bool = True  # baselines without per-user private parameters set this to False
+    # False: an id-only model (no ad feature tables), for comparison. Read when a first model is sized from
+    # its catalogue (admodels.models.ad_features.initial_config), which fills `features`.
+    use_features: bool = True
+    # The ad feature tables, sized from the catalogue: [{"name", "kind", "rows", "multi"}]. Empty: id-only.
+    features: list = field(default_factory=list)
+    # Training only, feature models only: the share of ad occurrences whose id embedding is dropped, so that
+    # the model learns to score an ad through its features, as it must for ads it never saw (cold start).
+    id_dropout: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,9 +85,14 @@ class ScoreHead(nn.Module):
 
 
 class FedAdsModel(nn.Module):
-    """Shared (`global` and `group:k`) parameters; private ones come in through a PrivateUserState."""
+    """Shared (`global` and `group:k`) parameters; private ones come in through a PrivateUserState.
 
-    def __init__(self, config: ModelConfig):
+    An ad's representation is its id embedding plus its feature embeddings (one table per declared
+    feature, mean-pooled over a multi-valued feature's values). The same tables embed the behaviour
+    sequence and the candidates, as DIN does. A model that declares features reads each ad's codes from
+    the AdFeatures of its catalogue (buffers, never published)."""
+
+    def __init__(self, config: ModelConfig, ad_features: AdFeatures | None = None):
         super().__init__()
         self.config = config
         d = config.dim
@@ -97,6 +111,57 @@ class FedAdsModel(nn.Module):
         self.ctr_head = ScoreHead(4 * d, config.head_hidden)
         self.cvr_head = ScoreHead(4 * d, config.head_hidden)
         self.value_head = ScoreHead(4 * d, config.head_hidden)
+        # Created last, so that an id-only model's parameters initialise exactly as they did before features.
+        self.feature_emb = declare_scope(nn.ModuleDict(), GLOBAL)
+        for f in config.features:
+            table = nn.Embedding(int(f["rows"]), d, padding_idx=0)
+            nn.init.normal_(table.weight, std=0.05)
+            with torch.no_grad():
+                table.weight[0].zero_()
+            self.feature_emb[f["name"]] = table
+        self._code_buffers: dict[str, str] = {}
+        if ad_features is not None:
+            self.attach_features(ad_features)
+
+    def attach_features(self, ad_features: AdFeatures) -> None:
+        """Take each ad's feature codes from a catalogue (AdFeatures.from_catalog)."""
+        missing = set(self.feature_emb) - set(ad_features.codes)
+        if missing:
+            raise ValueError(f"the ad features lack the model's feature(s) {sorted(missing)}")
+        if ad_features.n_ads != self.config.n_items:
+            raise ValueError(f"the ad features cover {ad_features.n_ads} ads, the model {self.config.n_items}")
+        for i, name in enumerate(self.feature_emb):
+            codes = torch.from_numpy(ad_features.codes[name])
+            if int(codes.max()) >= self.feature_emb[name].num_embeddings:
+                raise ValueError(f"feature {name!r} has codes beyond its table's "
+                                 f"{self.feature_emb[name].num_embeddings} rows")
+            buf = f"_codes_{i}"
+            device = self.item_emb.weight.device
+            self.register_buffer(buf, codes.to(device), persistent=False)
+            self._code_buffers[name] = buf
+
+    def feature_codes(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per feature, the table rows (..., K) of each ad index in ids."""
+        if len(self._code_buffers) != len(self.feature_emb):
+            raise RuntimeError("this model declares ad features but has none attached; build it with the "
+                               "AdFeatures of its catalogue (admodels.models.ad_features.model_features)")
+        return {name: getattr(self, buf)[ids] for name, buf in self._code_buffers.items()}
+
+    def ad_embed(self, ids: torch.Tensor, codes: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """(..., D): id embedding + feature embeddings. codes: the feature rows of ids, given by a caller
+        that renumbered the id table (DP-SGD's row-sparse per-record gradients); by default read from ids."""
+        x = self.item_emb(ids)
+        if not len(self.feature_emb):
+            return x
+        if self.training and self.config.id_dropout > 0:
+            keep = torch.rand(ids.shape, device=ids.device) >= self.config.id_dropout
+            x = x * keep.unsqueeze(-1).to(x.dtype)
+        codes = self.feature_codes(ids) if codes is None else codes
+        for name, table in self.feature_emb.items():
+            c = codes[name]
+            count = c.ne(0).sum(-1, keepdim=True).clamp(min=1).to(x.dtype)
+            x = x + table(c).sum(-2) / count
+        return x
 
     def shared_scopes(self) -> dict[str, str]:
         return parameter_scopes(self)
@@ -110,12 +175,14 @@ class FedAdsModel(nn.Module):
         return {"tensors": self.shared_state(), "scopes": self.shared_scopes(),
                 "statistics": self.shared_statistics(), "model_config": self.config.to_dict()}
 
-    def encode(self, seq: torch.Tensor, users: torch.Tensor | None, private: PrivateUserState | None):
-        """seq (B, L) item ids left-padded with 0 → hidden (B, L, D), pad mask, user vector (B, D), gate (B, G)."""
+    def encode(self, seq: torch.Tensor, users: torch.Tensor | None, private: PrivateUserState | None,
+               x: torch.Tensor | None = None):
+        """seq (B, L) item ids left-padded with 0 → hidden (B, L, D), pad mask, user vector (B, D), gate (B, G).
+        x: the sequence's ad embeddings, where the caller has them already."""
         if not self.config.use_private:
             private = None
         pad = seq.eq(0)
-        x = self.item_emb(seq)
+        x = self.ad_embed(seq) if x is None else x
         valid = (~pad).unsqueeze(-1).float()
         summary = self.interest(x)
         user_emb = private.user_emb[users] if private is not None else torch.zeros_like(summary)
@@ -139,12 +206,14 @@ class FedAdsModel(nn.Module):
     @torch.no_grad()
     def interest_embedding(self, seq: torch.Tensor) -> torch.Tensor:
         """Mean interest embedding of a set of users' behaviour sequences (a site's u_i)."""
-        return self.interest(self.item_emb(seq)).mean(0)
+        return self.interest(self.ad_embed(seq)).mean(0)
 
     def forward(self, seq: torch.Tensor, candidates: torch.Tensor, users: torch.Tensor | None = None,
-                private: PrivateUserState | None = None) -> dict[str, torch.Tensor]:
-        h, pad, user_vec, gate = self.encode(seq, users, private)
-        cand = self.item_emb(candidates)  # (B, C, D)
+                private: PrivateUserState | None = None, codes: tuple | None = None) -> dict[str, torch.Tensor]:
+        """codes (DP-SGD only): the feature codes of (seq, candidates) when these are renumbered ids."""
+        seq_codes, cand_codes = codes if codes is not None else (None, None)
+        h, pad, user_vec, gate = self.encode(seq, users, private, self.ad_embed(seq, seq_codes))
+        cand = self.ad_embed(candidates, cand_codes)  # (B, C, D)
         if self.config.use_din:
             pooled = self.din(h, pad, cand)
         else:
@@ -171,6 +240,6 @@ class FedAdsModel(nn.Module):
                 p.copy_(value)
 
 
-def build_model(config: ModelConfig, seed: int = 0) -> FedAdsModel:
+def build_model(config: ModelConfig, seed: int = 0, ad_features: AdFeatures | None = None) -> FedAdsModel:
     torch.manual_seed(seed)
-    return FedAdsModel(config)
+    return FedAdsModel(config, ad_features)

@@ -9,16 +9,16 @@ from pathlib import Path
 from fedads.catalog.build import build_catalog, read_feed
 from fedads.catalog.catalog import Catalog, CatalogError
 from fedads.catalog.schema import CatalogSchema, SchemaError
-from fedads.version import __version__
+from fedads.runtime import cli
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fedads-catalog", description="Build and inspect FedAds ad catalogues.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+                                formatter_class=cli.HelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {cli.version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build a catalogue (or the next version of one) from an ad feed",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=cli.HelpFormatter)
     b.add_argument("--ads", type=Path, required=True, help="ad feed: Parquet or CSV with a header, ad_id + features")
     b.add_argument("--schema", type=Path, default=None,
                    help="catalog.toml declaring the features (default: the parent's schema)")
@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, required=True, help="new, empty folder for the catalogue")
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
     for name, text in (("show", "print a catalogue's manifest summary"), ("verify", "check every file's sha256")):
-        s = sub.add_parser(name, help=text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        s = sub.add_parser(name, help=text, formatter_class=cli.HelpFormatter)
         s.add_argument("catalog", type=Path, help="catalogue folder")
         s.add_argument("--json", action="store_true", help="print as JSON")
     return p
@@ -41,7 +41,11 @@ def _print(summary: dict, as_json: bool) -> None:
         print(f"{k}: {v}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv=None) -> int:
+    return cli.run("fedads-catalog", lambda: _main(argv))
+
+
+def _main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.cmd == "build":

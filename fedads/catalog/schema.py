@@ -15,9 +15,10 @@
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from fedads.tomlfile import read_toml
 
 KINDS = ("categorical", "numeric", "text")
 ID_COLUMN = "ad_id"
@@ -98,12 +99,7 @@ class CatalogSchema:
     @classmethod
     def load(cls, path: str | Path) -> "CatalogSchema":
         path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError as exc:
-            raise SchemaError(f"catalogue schema {path} does not exist") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise SchemaError(f"catalogue schema {path} is not valid TOML: {exc}") from exc
+        raw = read_toml(path, "catalogue schema", SchemaError)
         unknown = set(raw) - {"catalog", "features", "text_encoder"}
         if unknown:
             raise SchemaError(f"catalogue schema {path}: unknown sections {sorted(unknown)}")

@@ -11,16 +11,16 @@ from fedads.datasets.converted import write_federation
 from fedads.datasets.fetch import FetchError, fetch
 from fedads.datasets.registry import DATASETS, convert
 from fedads.eventlog.reader import EventLogError
-from fedads.version import __version__
+from fedads.runtime import cli
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fedads-data", description="Turn datasets into FedAds catalogues and event logs.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+                                formatter_class=cli.HelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {cli.version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("convert", help="dataset → OUT/catalog + OUT/sites/<site>/data/",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=cli.HelpFormatter)
     c.add_argument("dataset", choices=DATASETS)
     c.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
     c.add_argument("--sites", type=int, default=8, help="number of partner sites")
@@ -35,13 +35,17 @@ def parser() -> argparse.ArgumentParser:
                    help="embed the ads' public text (titles, genres) with the packaged sentence model")
     c.add_argument("--json", action="store_true", help="print the summary as JSON")
     f = sub.add_parser("fetch", help="download the official full files (needs network)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=cli.HelpFormatter)
     f.add_argument("dataset", choices=DATASETS)
     f.add_argument("--dest", type=Path, default=None, help="parent folder (default: the user cache's data/)")
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv=None) -> int:
+    return cli.run("fedads-data", lambda: _main(argv))
+
+
+def _main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.cmd == "fetch":

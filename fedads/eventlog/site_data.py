@@ -7,11 +7,11 @@
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from fedads.eventlog.reader import EventLogError
+from fedads.tomlfile import read_toml
 
 MANIFEST = "data.toml"
 
@@ -29,12 +29,7 @@ class SiteData:
         path = Path(path)
         if path.is_dir():
             path = path / MANIFEST
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise EventLogError(f"site data manifest {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise EventLogError(f"site data manifest {path} is not valid TOML: {exc}") from None
+        raw = read_toml(path, "site data manifest", EventLogError)
         unknown = set(raw) - {"events", "user_features", "interaction_only", "dataset"}
         if unknown:
             raise EventLogError(f"site data manifest {path}: unknown keys {sorted(unknown)}")

@@ -1,4 +1,5 @@
-"""Structured (one JSON object per line) logging for every FedAds process."""
+"""Logging for every FedAds process: one JSON object per line when stderr is a file, a pipe or a
+collector; a short readable line when a person watches it on a terminal."""
 from __future__ import annotations
 
 import json
@@ -29,9 +30,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def setup_logging(service: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service))
+class TerminalFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _RESERVED)
+        text = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname.lower():7s} " \
+               f"{record.getMessage()}" + (f"  {fields}" if fields else "")
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def setup_logging(service: str, level: str = "INFO", stream=None) -> None:
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TerminalFormatter() if stream.isatty() else JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

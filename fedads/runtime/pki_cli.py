@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from fedads.runtime import cli
 from fedads.runtime.pki import CA_CERT, ROLES, TLS_CERT, CertificateAuthority, PkiError
 
 # Identities every federation needs; services also get SANs so callers can verify their host.
@@ -43,27 +44,30 @@ def describe(cert_path: Path) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fedads-pki", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = cli.parser("fedads-pki", __doc__)
+    sub = cli.subparsers(p, dest="command", required=True)
     s = sub.add_parser("init", help="create the CA and coordinator/aggregator/serving/operator/client identities")
-    s.add_argument("--dir", default="pki", help="output folder (default pki)")
+    s.add_argument("--dir", default="pki", help="output folder")
     s.add_argument("--san", action="append", default=[],
                    help="extra DNS name or IP of the services (repeatable; localhost and 127.0.0.1 always)")
     s.add_argument("--days", type=int, default=365, help="validity of the issued certificates")
     s = sub.add_parser("issue", help="issue one more identity from an existing CA")
-    s.add_argument("--dir", default="pki", help="folder holding ca/ (default pki)")
+    s.add_argument("--dir", default="pki", help="folder holding ca/")
     s.add_argument("--name", required=True, help="common name of the identity")
     s.add_argument("--role", required=True, choices=[r for r in ROLES if r != "site"])
     s.add_argument("--san", action="append", default=[], help="DNS name or IP (services; repeatable)")
-    s.add_argument("--days", type=int, default=365)
-    s.add_argument("--out", default="", help="identity folder (default <dir>/<name>)")
+    s.add_argument("--days", type=int, default=365, help="validity of the certificate")
+    s.add_argument("--out", default="", help="identity folder (empty: <dir>/<name>)")
     s = sub.add_parser("show", help="print a certificate's subject, serial, validity and names")
     s.add_argument("path", help="a certificate file, or an identity folder (shows its tls.crt)")
     return p
 
 
 def main(argv=None) -> int:
+    return cli.run("fedads-pki", lambda: _main(argv))
+
+
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "init":

@@ -29,6 +29,11 @@ class RegistryError(RuntimeError):
     pass
 
 
+def staged_dir(root: Path, round_id: int) -> Path:
+    """Where a round's version waits for its commit: a dot folder, which versions() never lists."""
+    return Path(root) / f".staged-r{int(round_id):08d}"
+
+
 class VersionNotFound(RegistryError):
     pass
 
@@ -99,10 +104,13 @@ class ModelRegistry:
 
     def publish(self, tensors: Mapping[str, np.ndarray], scopes: Mapping[str, str], *, parent_version: int,
                 round_id: int, model_config: Mapping, metrics: Mapping | None = None,
-                extras: Mapping | None = None, statistics: Iterable[str] = (), catalog: Mapping | None = None) -> dict:
+                extras: Mapping | None = None, statistics: Iterable[str] = (), catalog: Mapping | None = None,
+                staged: bool = False) -> dict:
         """statistics: tensors that hold the sites' weighted mean of a value rather than trained weights
         (the manifest marks them, and UpdateLayout.apply never takes a server step on them). catalog: the
-        {version, sha256} of the catalogue the model's tables are sized from."""
+        {version, sha256} of the catalogue the model's tables are sized from.
+        staged: write the version where no reader looks (fedads.runtime.staging); it becomes visible only
+        when the coordinator commits its round."""
         if set(tensors) != set(scopes):
             raise RegistryError("every published tensor needs exactly one scope")
         statistics = set(statistics)
@@ -134,22 +142,23 @@ class ModelRegistry:
                 try:
                     # rename() of a folder onto a missing name is atomic; if another publisher took
                     # the number first the rename fails and we try the next one.
-                    os.rename(staging, self._dir(version))
+                    target = staged_dir(self.root, round_id) if staged else self._dir(version)
+                    os.rename(staging, target)
                     return manifest
                 except OSError:
-                    if not self._dir(version).exists():
+                    if staged or not self._dir(version).exists():
                         raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
     def publish_successor(self, base: Mapping, tensors: Mapping[str, np.ndarray], *, round_id: int,
-                          extras: Mapping | None = None) -> dict:
+                          extras: Mapping | None = None, staged: bool = False) -> dict:
         """Publish tensors as the next version of the model `base` describes: same scopes, statistics and
         model config, with base as the parent."""
         return self.publish(tensors, {t["name"]: t["scope"] for t in base["tensors"]},
                             parent_version=base["version"], round_id=round_id, model_config=base["model_config"],
                             extras=extras, statistics=(t["name"] for t in base["tensors"] if t.get("statistic")),
-                            catalog=base.get("catalog"))
+                            catalog=base.get("catalog"), staged=staged)
 
     def set_metrics(self, version: int, metrics: Mapping) -> dict:
         """Attach evaluation metrics to a version (weights untouched; manifest replaced atomically)."""
@@ -174,6 +183,8 @@ def manifest_to_proto(manifest: Mapping):
                  for t in manifest["tensors"]],
         catalog_version=manifest.get("catalog", {}).get("version", 0),
         catalog_sha256=manifest.get("catalog", {}).get("sha256", ""),
+        audit_seq=int((manifest.get("audit_head") or {}).get("seq", 0)),
+        audit_hash=(manifest.get("audit_head") or {}).get("hash", ""), signature=manifest.get("signature", ""),
     )
 
 
@@ -185,4 +196,6 @@ def manifest_from_proto(msg) -> dict:
         "tensors": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "scope": t.scope,
                      "statistic": t.statistic} for t in msg.tensors],
         "catalog": {"version": msg.catalog_version, "sha256": msg.catalog_sha256},
+        **({"audit_head": {"seq": msg.audit_seq, "hash": msg.audit_hash}, "signature": msg.signature}
+           if msg.signature else {}),
     }

@@ -14,6 +14,17 @@ from fedads.runtime.server import abort
 from fedads.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
 
+def quarantined(registry: ModelRegistry) -> list[str]:
+    """What the coordinator quarantined (fedads coordinator.publication), newest last, as "v<N>: reason"."""
+    folder = registry.root / ".quarantine"
+    if not folder.is_dir():
+        return []
+    out = []
+    for reason in sorted(folder.glob("*.reason"), key=lambda p: p.stat().st_mtime):
+        out.append(f"{reason.name.split('-')[0]}: {reason.read_text().strip()[:300]}")
+    return out
+
+
 class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
     def __init__(self, registry: ModelRegistry, catalogs: CatalogStore | None = None):
         self.registry = registry
@@ -26,6 +37,13 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
             abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
         except (RegistryError, CatalogError) as exc:
             abort(context, grpc.StatusCode.DATA_LOSS, str(exc))
+        except FileNotFoundError as exc:  # a manifest whose weights are gone
+            abort(context, grpc.StatusCode.DATA_LOSS, f"model files missing in the registry: {exc.filename}")
+        except (ValueError, KeyError, TypeError) as exc:  # a manifest that no longer parses (JSONDecodeError)
+            abort(context, grpc.StatusCode.DATA_LOSS, f"model manifest unreadable: {type(exc).__name__}: "
+                                                      f"{str(exc).splitlines()[0][:200]}")
+        except OSError as exc:
+            abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"registry cannot be read: {exc.strerror}")
 
     def GetManifest(self, request, context):
         return self._guard(context, lambda: manifest_to_proto(self.registry.manifest(request.version)))
@@ -36,8 +54,13 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServiceServicer):
             yield common_pb2.Chunk(data=piece, offset=offset)
 
     def ListModels(self, request, context):
-        return registry_pb2.ListModelsResponse(
-            models=[manifest_to_proto(self.registry.manifest(v)) for v in self.registry.versions()])
+        models = []
+        for v in self.registry.versions():
+            try:
+                models.append(manifest_to_proto(self.registry.manifest(v)))
+            except (ValueError, KeyError, TypeError, OSError):
+                continue  # unreadable: quarantined and named by the coordinator's next start
+        return registry_pb2.ListModelsResponse(models=models, quarantined=quarantined(self.registry))
 
 
     def GetCatalog(self, request, context):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from concurrent import futures
 from typing import Iterable
@@ -25,7 +26,47 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
-SERVER_OPTIONS = CHANNEL_OPTIONS + [("grpc.http2.min_ping_interval_without_data_ms", 10_000)]
+# No SO_REUSEPORT: with it a second instance binds the same port silently and the kernel splits the
+# calls between the two, so operator calls reach an instance that holds no sites (DESIGN §9).
+NO_PORT_SHARING = [("grpc.so_reuseport", 0)]
+SERVER_OPTIONS = CHANNEL_OPTIONS + [("grpc.http2.min_ping_interval_without_data_ms", 10_000)] + NO_PORT_SHARING
+
+
+class BindError(RuntimeError):
+    """A listen address that cannot be bound (most often: another process holds the port)."""
+
+
+def check_bindable(address: str, what: str = "gRPC server") -> None:
+    """Fail with one readable line when `address` is taken, before gRPC's core logs its own bind error."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or None
+    if not port.isdigit():
+        raise BindError(f"{what}: listen address {address!r} is not host:port")
+    if int(port) == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise BindError(f"{what}: cannot resolve listen address {address!r}: {exc.strerror}") from exc
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC does: TIME_WAIT is no owner
+            try:
+                s.bind(sockaddr)
+            except OSError as exc:
+                raise BindError(f"{what}: cannot listen on {address}: {exc.strerror} "
+                                f"(is another instance already running there?)") from exc
+
+
+def _add_port(add, address: str, what: str) -> int:
+    check_bindable(address, what)
+    try:
+        port = add(address)
+    except RuntimeError as exc:  # grpc raises rather than returning 0 since 1.5x
+        raise BindError(f"{what}: cannot listen on {address} (is another instance already running there?)") from exc
+    if port == 0:
+        raise BindError(f"{what}: cannot listen on {address} (is another instance already running there?)")
+    return port
 
 
 class GrpcServer:
@@ -39,6 +80,12 @@ class GrpcServer:
         self._service_names: list[str] = []
         self.port = self.enrollment_port = self.health_port = 0
         self._health_server = None
+        self._stop_hooks: list = []
+        self._stop_requested = threading.Event()
+
+    def on_stop(self, fn) -> None:
+        """Run `fn()` once the server has stopped (release a lease, close a store)."""
+        self._stop_hooks.append(fn)
 
     def add(self, add_fn, servicer, service_full_names: Iterable[str]) -> None:
         add_fn(servicer, self.server)
@@ -50,16 +97,14 @@ class GrpcServer:
         names = self._service_names + [health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self.server)
         if transport.secure:
-            self.port = self.server.add_secure_port(address, transport.server_credentials())
+            self.port = _add_port(lambda a: self.server.add_secure_port(a, transport.server_credentials()),
+                                  address, "gRPC server")
             if enrollment_address:
-                self.enrollment_port = self.server.add_secure_port(enrollment_address,
-                                                                   transport.enrollment_credentials())
-                if self.enrollment_port == 0:
-                    raise RuntimeError(f"could not bind the enrolment port to {enrollment_address}")
+                self.enrollment_port = _add_port(
+                    lambda a: self.server.add_secure_port(a, transport.enrollment_credentials()),
+                    enrollment_address, "enrolment port")
         else:
-            self.port = self.server.add_insecure_port(address)
-        if self.port == 0:
-            raise RuntimeError(f"could not bind gRPC server to {address}")
+            self.port = _add_port(self.server.add_insecure_port, address, "gRPC server")
         self.server.start()
         for name in self._service_names + [""]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -70,11 +115,9 @@ class GrpcServer:
         (Kubernetes gRPC probes cannot present a client certificate). It reveals serving status only."""
         if not address:
             return 0
-        self._health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        self._health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=NO_PORT_SHARING)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._health_server)
-        self.health_port = self._health_server.add_insecure_port(address)
-        if self.health_port == 0:
-            raise RuntimeError(f"could not bind the health endpoint to {address}")
+        self.health_port = _add_port(self._health_server.add_insecure_port, address, "health endpoint")
         self._health_server.start()
         return self.health_port
 
@@ -83,10 +126,27 @@ class GrpcServer:
         self.server.stop(grace).wait()
         if self._health_server is not None:
             self._health_server.stop(0)
+        hooks, self._stop_hooks = self._stop_hooks, []
+        for fn in hooks:
+            fn()
+
+    def set_health(self, status) -> None:
+        """Every registered service's health at once (a dependency went down or came back)."""
+        if self._stop_requested.is_set():
+            return
+        for name in self._service_names + [""]:
+            self.health.set(name, status)
+
+    def request_stop(self, reason: str) -> None:
+        """Stop from inside the process (a lost lease): health turns NOT_SERVING at once."""
+        log.error("stopping", extra={"reason": reason})
+        for name in self._service_names + [""]:
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._stop_requested.set()
 
     def wait_for_signal(self) -> None:
-        """Block until SIGINT/SIGTERM, then shut down gracefully."""
-        stop = threading.Event()
+        """Block until SIGINT/SIGTERM or request_stop(), then shut down gracefully."""
+        stop = self._stop_requested
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         stop.wait()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fedads.v1 import common_pb2 as fedads_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66\x65\x64\x61\x64s/v1/admin.proto\x12\tfedads.v1\x1a\x16\x66\x65\x64\x61\x64s/v1/common.proto\"\xd7\x03\n\x0bRoundConfig\x12\r\n\x05sites\x18\x01 \x01(\x05\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x11\n\tmin_sites\x18\x03 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12\x15\n\rlearning_rate\x18\x05 \x01(\x01\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\x12\x0f\n\x07prox_mu\x18\x07 \x01(\x01\x12\x11\n\tnegatives\x18\x08 \x01(\x05\x12\x0c\n\x04seed\x18\t \x01(\x03\x12\x18\n\x10train_deadline_s\x18\n \x01(\x01\x12\x17\n\x0f\x65val_deadline_s\x18\x0b \x01(\x01\x12\x11\n\tweighting\x18\x0c \x01(\t\x12\x19\n\x11plain_aggregation\x18\r \x01(\x08\x12\x13\n\x0bsecagg_clip\x18\x0e \x01(\x01\x12\x15\n\rinterest_beta\x18\x0f \x01(\x01\x12\x1a\n\x12personalise_epochs\x18\x10 \x01(\x05\x12\x18\n\x10stage_deadline_s\x18\x11 \x01(\x01\x12\x1c\n\x14server_learning_rate\x18\x12 \x01(\x01\x12\x18\n\x10private_lr_scale\x18\x13 \x01(\x01\x12\x17\n\x0fserver_momentum\x18\x14 \x01(\x01\x12\x13\n\x0blocal_steps\x18\x15 \x01(\x05\";\n\x11StartRoundRequest\x12&\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x16.fedads.v1.RoundConfig\"\xf6\x01\n\x0fParticipantInfo\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0bnum_samples\x18\x03 \x01(\x03\x12\x15\n\rtrain_seconds\x18\x04 \x01(\x01\x12\x12\n\nbytes_sent\x18\x05 \x01(\x03\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x07 \x01(\t\x12\x15\n\rupload_sha256\x18\x08 \x01(\t\x12\x15\n\repsilon_spent\x18\t \x01(\x01\x12\x16\n\x0e\x65psilon_budget\x18\n \x01(\x01\x12\x18\n\x10noise_multiplier\x18\x0b \x01(\x01\"\x8e\x02\n\tRoundInfo\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x61se_version\x18\x04 \x01(\x03\x12\x16\n\x0eresult_version\x18\x05 \x01(\x03\x12\x16\n\x0e\x66\x61ilure_reason\x18\x06 \x01(\t\x12\x12\n\ncreated_at\x18\x07 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x08 \x01(\t\x12\x14\n\x0cwall_seconds\x18\t \x01(\x01\x12\x14\n\x0cmetrics_json\x18\n \x01(\t\x12\x30\n\x0cparticipants\x18\x0b \x03(\x0b\x32\x1a.fedads.v1.ParticipantInfo\"#\n\x0fGetRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\"\"\n\x11ListRoundsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\":\n\x12ListRoundsResponse\x12$\n\x06rounds\x18\x01 \x03(\x0b\x32\x14.fedads.v1.RoundInfo\"\xaa\x01\n\nClientInfo\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0e\n\x06online\x18\x02 \x01(\x08\x12\x0f\n\x07revoked\x18\x03 \x01(\x08\x12\x13\n\x0b\x65nrolled_at\x18\x04 \x01(\t\x12\x11\n\tlast_seen\x18\x05 \x01(\t\x12\x13\n\x0bnum_samples\x18\x06 \x01(\x03\x12\x15\n\repsilon_spent\x18\x07 \x01(\x01\x12\x16\n\x0e\x65psilon_budget\x18\x08 \x01(\x01\"=\n\x13ListClientsResponse\x12&\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x15.fedads.v1.ClientInfo\"*\n\x17\x43reateEnrollmentRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"]\n\x18\x43reateEnrollmentResponse\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x18\n\x10\x65nrollment_token\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61_certificate\x18\x03 \x01(\x0c\"&\n\x13RevokeClientRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"\xac\x01\n\x0eStatusResponse\x12\x16\n\x0elatest_version\x18\x01 \x01(\x03\x12\x16\n\x0esites_enrolled\x18\x02 \x01(\x03\x12\x14\n\x0csites_online\x18\x03 \x01(\x03\x12*\n\x0c\x61\x63tive_round\x18\x04 \x01(\x0b\x32\x14.fedads.v1.RoundInfo\x12(\n\nlast_round\x18\x05 \x01(\x0b\x32\x14.fedads.v1.RoundInfo\"A\n\x0b\x41uditRecord\x12\x11\n\tbody_json\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\t\"&\n\x12\x45xportAuditRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\"%\n\x0e\x41uditPublicKey\x12\x13\n\x0b\x65\x64\x32\x35\x35\x31\x39_hex\x18\x01 \x01(\t2\x82\x05\n\x0c\x41\x64minService\x12@\n\nStartRound\x12\x1c.fedads.v1.StartRoundRequest\x1a\x14.fedads.v1.RoundInfo\x12<\n\x08GetRound\x12\x1a.fedads.v1.GetRoundRequest\x1a\x14.fedads.v1.RoundInfo\x12I\n\nListRounds\x12\x1c.fedads.v1.ListRoundsRequest\x1a\x1d.fedads.v1.ListRoundsResponse\x12?\n\x0bListClients\x12\x10.fedads.v1.Empty\x1a\x1e.fedads.v1.ListClientsResponse\x12[\n\x10\x43reateEnrollment\x12\".fedads.v1.CreateEnrollmentRequest\x1a#.fedads.v1.CreateEnrollmentResponse\x12\x45\n\x0cRevokeClient\x12\x1e.fedads.v1.RevokeClientRequest\x1a\x15.fedads.v1.ClientInfo\x12\x38\n\tGetStatus\x12\x10.fedads.v1.Empty\x1a\x19.fedads.v1.StatusResponse\x12\x46\n\x0b\x45xportAudit\x12\x1d.fedads.v1.ExportAuditRequest\x1a\x16.fedads.v1.AuditRecord0\x01\x12@\n\x11GetAuditPublicKey\x12\x10.fedads.v1.Empty\x1a\x19.fedads.v1.AuditPublicKeyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66\x65\x64\x61\x64s/v1/admin.proto\x12\tfedads.v1\x1a\x16\x66\x65\x64\x61\x64s/v1/common.proto\"\xff\x05\n\x0bRoundConfig\x12\r\n\x05sites\x18\x01 \x01(\x05\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x16\n\tmin_sites\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06\x65pochs\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x17\n\nbatch_size\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x0f\n\x07prox_mu\x18\x07 \x01(\x01\x12\x16\n\tnegatives\x18\x08 \x01(\x05H\x04\x88\x01\x01\x12\x0c\n\x04seed\x18\t \x01(\x03\x12\x1d\n\x10train_deadline_s\x18\n \x01(\x01H\x05\x88\x01\x01\x12\x1c\n\x0f\x65val_deadline_s\x18\x0b \x01(\x01H\x06\x88\x01\x01\x12\x11\n\tweighting\x18\x0c \x01(\t\x12\x19\n\x11plain_aggregation\x18\r \x01(\x08\x12\x18\n\x0bsecagg_clip\x18\x0e \x01(\x01H\x07\x88\x01\x01\x12\x1a\n\rinterest_beta\x18\x0f \x01(\x01H\x08\x88\x01\x01\x12\x1a\n\x12personalise_epochs\x18\x10 \x01(\x05\x12\x1d\n\x10stage_deadline_s\x18\x11 \x01(\x01H\t\x88\x01\x01\x12!\n\x14server_learning_rate\x18\x12 \x01(\x01H\n\x88\x01\x01\x12\x1d\n\x10private_lr_scale\x18\x13 \x01(\x01H\x0b\x88\x01\x01\x12\x17\n\x0fserver_momentum\x18\x14 \x01(\x01\x12\x13\n\x0blocal_steps\x18\x15 \x01(\x05\x12\x14\n\x0c\x61\x63\x63\x65pt_noise\x18\x16 \x01(\x08\x42\x0c\n\n_min_sitesB\t\n\x07_epochsB\x10\n\x0e_learning_rateB\r\n\x0b_batch_sizeB\x0c\n\n_negativesB\x13\n\x11_train_deadline_sB\x12\n\x10_eval_deadline_sB\x0e\n\x0c_secagg_clipB\x10\n\x0e_interest_betaB\x13\n\x11_stage_deadline_sB\x17\n\x15_server_learning_rateB\x13\n\x11_private_lr_scale\";\n\x11StartRoundRequest\x12&\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x16.fedads.v1.RoundConfig\"\xf6\x01\n\x0fParticipantInfo\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0bnum_samples\x18\x03 \x01(\x03\x12\x15\n\rtrain_seconds\x18\x04 \x01(\x01\x12\x12\n\nbytes_sent\x18\x05 \x01(\x03\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x07 \x01(\t\x12\x15\n\rupload_sha256\x18\x08 \x01(\t\x12\x15\n\repsilon_spent\x18\t \x01(\x01\x12\x16\n\x0e\x65psilon_budget\x18\n \x01(\x01\x12\x18\n\x10noise_multiplier\x18\x0b \x01(\x01\"\x8e\x02\n\tRoundInfo\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x61se_version\x18\x04 \x01(\x03\x12\x16\n\x0eresult_version\x18\x05 \x01(\x03\x12\x16\n\x0e\x66\x61ilure_reason\x18\x06 \x01(\t\x12\x12\n\ncreated_at\x18\x07 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x08 \x01(\t\x12\x14\n\x0cwall_seconds\x18\t \x01(\x01\x12\x14\n\x0cmetrics_json\x18\n \x01(\t\x12\x30\n\x0cparticipants\x18\x0b \x03(\x0b\x32\x1a.fedads.v1.ParticipantInfo\"#\n\x0fGetRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\"\"\n\x11ListRoundsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\":\n\x12ListRoundsResponse\x12$\n\x06rounds\x18\x01 \x03(\x0b\x32\x14.fedads.v1.RoundInfo\"\xaa\x01\n\nClientInfo\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0e\n\x06online\x18\x02 \x01(\x08\x12\x0f\n\x07revoked\x18\x03 \x01(\x08\x12\x13\n\x0b\x65nrolled_at\x18\x04 \x01(\t\x12\x11\n\tlast_seen\x18\x05 \x01(\t\x12\x13\n\x0bnum_samples\x18\x06 \x01(\x03\x12\x15\n\repsilon_spent\x18\x07 \x01(\x01\x12\x16\n\x0e\x65psilon_budget\x18\x08 \x01(\x01\"=\n\x13ListClientsResponse\x12&\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x15.fedads.v1.ClientInfo\"*\n\x17\x43reateEnrollmentRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"]\n\x18\x43reateEnrollmentResponse\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x18\n\x10\x65nrollment_token\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61_certificate\x18\x03 \x01(\x0c\"&\n\x13RevokeClientRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"\xac\x01\n\x0eStatusResponse\x12\x16\n\x0elatest_version\x18\x01 \x01(\x03\x12\x16\n\x0esites_enrolled\x18\x02 \x01(\x03\x12\x14\n\x0csites_online\x18\x03 \x01(\x03\x12*\n\x0c\x61\x63tive_round\x18\x04 \x01(\x0b\x32\x14.fedads.v1.RoundInfo\x12(\n\nlast_round\x18\x05 \x01(\x0b\x32\x14.fedads.v1.RoundInfo\"A\n\x0b\x41uditRecord\x12\x11\n\tbody_json\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\t\"&\n\x12\x45xportAuditRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\"%\n\x0e\x41uditPublicKey\x12\x13\n\x0b\x65\x64\x32\x35\x35\x31\x39_hex\x18\x01 \x01(\t\"\x93\x02\n\x07JobSpec\x12&\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x16.fedads.v1.RoundConfig\x12\x0e\n\x06rounds\x18\x02 \x01(\x05\x12\x13\n\x0blr_schedule\x18\x03 \x01(\t\x12\x0e\n\x06lr_min\x18\x04 \x01(\x01\x12\x16\n\x0elr_step_rounds\x18\x05 \x01(\x05\x12\x15\n\rlr_step_gamma\x18\x06 \x01(\x01\x12\x15\n\rtarget_metric\x18\x07 \x01(\t\x12\x14\n\x0ctarget_value\x18\x08 \x01(\x01\x12\x10\n\x08patience\x18\t \x01(\x05\x12\x14\n\x0c\x61\x63\x63\x65pt_noise\x18\n \x01(\x08\x12\x0c\n\x04name\x18\x0b \x01(\t\x12\x19\n\x11max_failed_rounds\x18\x0c \x01(\x05\"4\n\x10SubmitJobRequest\x12 \n\x04spec\x18\x01 \x01(\x0b\x32\x12.fedads.v1.JobSpec\"\xfa\x01\n\x07JobInfo\x12\x0e\n\x06job_id\x18\x01 \x01(\x03\x12\r\n\x05state\x18\x02 \x01(\t\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x13\n\x0brounds_done\x18\x04 \x01(\x05\x12\x11\n\tround_ids\x18\x05 \x03(\x03\x12\x18\n\x10\x63urrent_round_id\x18\x06 \x01(\x03\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\t \x01(\t\x12\x12\n\nbest_value\x18\n \x01(\x01\x12\x18\n\x10\x62\x65st_round_index\x18\x0b \x01(\x05\x12\x14\n\x0cmetrics_json\x18\x0c \x01(\t\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x03\"4\n\x10ListJobsResponse\x12 \n\x04jobs\x18\x01 \x03(\x0b\x32\x12.fedads.v1.JobInfo\"0\n\x0eStopJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"4\n\x10StopRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"0\n\x0cWatchRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x03\x12\x0e\n\x06job_id\x18\x02 \x01(\x03\"\xc2\x02\n\rProgressEvent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x10\n\x08round_id\x18\x02 \x01(\x03\x12\r\n\x05state\x18\x03 \x01(\t\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x10\n\x08uploaded\x18\x05 \x01(\x05\x12\x14\n\x0cparticipants\x18\x06 \x01(\x05\x12\x14\n\x0cseconds_left\x18\x07 \x01(\x01\x12\x14\n\x0cmetrics_json\x18\x08 \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\t \x01(\t\x12\x0e\n\x06job_id\x18\n \x01(\x03\x12\x11\n\tjob_round\x18\x0b \x01(\x05\x12\x12\n\njob_rounds\x18\x0c \x01(\x05\x12\x11\n\tjob_state\x18\r \x01(\t\x12\x16\n\x0eresult_version\x18\x0e \x01(\x03\x12\x12\n\njob_reason\x18\x0f \x01(\t\x12\x11\n\tevaluated\x18\x10 \x01(\x05\"w\n\tStageInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nstarted_at\x18\x02 \x01(\x01\x12\x10\n\x08\x64\x65\x61\x64line\x18\x03 \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x04 \x01(\x01\x12\x0f\n\x07outcome\x18\x05 \x01(\t\x12\x10\n\x08\x61nswered\x18\x06 \x03(\t\":\n\x12ListStagesResponse\x12$\n\x06stages\x18\x01 \x03(\x0b\x32\x14.fedads.v1.StageInfo\"\x9b\x01\n\x10ModelVersionInfo\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x16\n\x0eparent_version\x18\x02 \x01(\x03\x12\x10\n\x08round_id\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x12\n\ncreated_at\x18\x06 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x07 \x01(\t\"H\n\x19ListModelVersionsResponse\x12+\n\x06models\x18\x01 \x03(\x0b\x32\x1b.fedads.v1.ModelVersionInfo2\x8d\t\n\x0c\x41\x64minService\x12@\n\nStartRound\x12\x1c.fedads.v1.StartRoundRequest\x1a\x14.fedads.v1.RoundInfo\x12<\n\x08GetRound\x12\x1a.fedads.v1.GetRoundRequest\x1a\x14.fedads.v1.RoundInfo\x12I\n\nListRounds\x12\x1c.fedads.v1.ListRoundsRequest\x1a\x1d.fedads.v1.ListRoundsResponse\x12?\n\x0bListClients\x12\x10.fedads.v1.Empty\x1a\x1e.fedads.v1.ListClientsResponse\x12[\n\x10\x43reateEnrollment\x12\".fedads.v1.CreateEnrollmentRequest\x1a#.fedads.v1.CreateEnrollmentResponse\x12\x45\n\x0cRevokeClient\x12\x1e.fedads.v1.RevokeClientRequest\x1a\x15.fedads.v1.ClientInfo\x12\x38\n\tGetStatus\x12\x10.fedads.v1.Empty\x1a\x19.fedads.v1.StatusResponse\x12\x46\n\x0b\x45xportAudit\x12\x1d.fedads.v1.ExportAuditRequest\x1a\x16.fedads.v1.AuditRecord0\x01\x12@\n\x11GetAuditPublicKey\x12\x10.fedads.v1.Empty\x1a\x19.fedads.v1.AuditPublicKey\x12<\n\tSubmitJob\x12\x1b.fedads.v1.SubmitJobRequest\x1a\x12.fedads.v1.JobInfo\x12\x36\n\x06GetJob\x12\x18.fedads.v1.GetJobRequest\x1a\x12.fedads.v1.JobInfo\x12\x45\n\x08ListJobs\x12\x1c.fedads.v1.ListRoundsRequest\x1a\x1b.fedads.v1.ListJobsResponse\x12\x38\n\x07StopJob\x12\x19.fedads.v1.StopJobRequest\x1a\x12.fedads.v1.JobInfo\x12>\n\tStopRound\x12\x1b.fedads.v1.StopRoundRequest\x1a\x14.fedads.v1.RoundInfo\x12<\n\x05Watch\x12\x17.fedads.v1.WatchRequest\x1a\x18.fedads.v1.ProgressEvent0\x01\x12G\n\nListStages\x12\x1a.fedads.v1.GetRoundRequest\x1a\x1d.fedads.v1.ListStagesResponse\x12K\n\x11ListModelVersions\x12\x10.fedads.v1.Empty\x1a$.fedads.v1.ListModelVersionsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,37 +33,63 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fedads.v1.admin_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ROUNDCONFIG']._serialized_start=61
-  _globals['_ROUNDCONFIG']._serialized_end=532
-  _globals['_STARTROUNDREQUEST']._serialized_start=534
-  _globals['_STARTROUNDREQUEST']._serialized_end=593
-  _globals['_PARTICIPANTINFO']._serialized_start=596
-  _globals['_PARTICIPANTINFO']._serialized_end=842
-  _globals['_ROUNDINFO']._serialized_start=845
-  _globals['_ROUNDINFO']._serialized_end=1115
-  _globals['_GETROUNDREQUEST']._serialized_start=1117
-  _globals['_GETROUNDREQUEST']._serialized_end=1152
-  _globals['_LISTROUNDSREQUEST']._serialized_start=1154
-  _globals['_LISTROUNDSREQUEST']._serialized_end=1188
-  _globals['_LISTROUNDSRESPONSE']._serialized_start=1190
-  _globals['_LISTROUNDSRESPONSE']._serialized_end=1248
-  _globals['_CLIENTINFO']._serialized_start=1251
-  _globals['_CLIENTINFO']._serialized_end=1421
-  _globals['_LISTCLIENTSRESPONSE']._serialized_start=1423
-  _globals['_LISTCLIENTSRESPONSE']._serialized_end=1484
-  _globals['_CREATEENROLLMENTREQUEST']._serialized_start=1486
-  _globals['_CREATEENROLLMENTREQUEST']._serialized_end=1528
-  _globals['_CREATEENROLLMENTRESPONSE']._serialized_start=1530
-  _globals['_CREATEENROLLMENTRESPONSE']._serialized_end=1623
-  _globals['_REVOKECLIENTREQUEST']._serialized_start=1625
-  _globals['_REVOKECLIENTREQUEST']._serialized_end=1663
-  _globals['_STATUSRESPONSE']._serialized_start=1666
-  _globals['_STATUSRESPONSE']._serialized_end=1838
-  _globals['_AUDITRECORD']._serialized_start=1840
-  _globals['_AUDITRECORD']._serialized_end=1905
-  _globals['_EXPORTAUDITREQUEST']._serialized_start=1907
-  _globals['_EXPORTAUDITREQUEST']._serialized_end=1945
-  _globals['_AUDITPUBLICKEY']._serialized_start=1947
-  _globals['_AUDITPUBLICKEY']._serialized_end=1984
-  _globals['_ADMINSERVICE']._serialized_start=1987
-  _globals['_ADMINSERVICE']._serialized_end=2629
+  _globals['_ROUNDCONFIG']._serialized_end=828
+  _globals['_STARTROUNDREQUEST']._serialized_start=830
+  _globals['_STARTROUNDREQUEST']._serialized_end=889
+  _globals['_PARTICIPANTINFO']._serialized_start=892
+  _globals['_PARTICIPANTINFO']._serialized_end=1138
+  _globals['_ROUNDINFO']._serialized_start=1141
+  _globals['_ROUNDINFO']._serialized_end=1411
+  _globals['_GETROUNDREQUEST']._serialized_start=1413
+  _globals['_GETROUNDREQUEST']._serialized_end=1448
+  _globals['_LISTROUNDSREQUEST']._serialized_start=1450
+  _globals['_LISTROUNDSREQUEST']._serialized_end=1484
+  _globals['_LISTROUNDSRESPONSE']._serialized_start=1486
+  _globals['_LISTROUNDSRESPONSE']._serialized_end=1544
+  _globals['_CLIENTINFO']._serialized_start=1547
+  _globals['_CLIENTINFO']._serialized_end=1717
+  _globals['_LISTCLIENTSRESPONSE']._serialized_start=1719
+  _globals['_LISTCLIENTSRESPONSE']._serialized_end=1780
+  _globals['_CREATEENROLLMENTREQUEST']._serialized_start=1782
+  _globals['_CREATEENROLLMENTREQUEST']._serialized_end=1824
+  _globals['_CREATEENROLLMENTRESPONSE']._serialized_start=1826
+  _globals['_CREATEENROLLMENTRESPONSE']._serialized_end=1919
+  _globals['_REVOKECLIENTREQUEST']._serialized_start=1921
+  _globals['_REVOKECLIENTREQUEST']._serialized_end=1959
+  _globals['_STATUSRESPONSE']._serialized_start=1962
+  _globals['_STATUSRESPONSE']._serialized_end=2134
+  _globals['_AUDITRECORD']._serialized_start=2136
+  _globals['_AUDITRECORD']._serialized_end=2201
+  _globals['_EXPORTAUDITREQUEST']._serialized_start=2203
+  _globals['_EXPORTAUDITREQUEST']._serialized_end=2241
+  _globals['_AUDITPUBLICKEY']._serialized_start=2243
+  _globals['_AUDITPUBLICKEY']._serialized_end=2280
+  _globals['_JOBSPEC']._serialized_start=2283
+  _globals['_JOBSPEC']._serialized_end=2558
+  _globals['_SUBMITJOBREQUEST']._serialized_start=2560
+  _globals['_SUBMITJOBREQUEST']._serialized_end=2612
+  _globals['_JOBINFO']._serialized_start=2615
+  _globals['_JOBINFO']._serialized_end=2865
+  _globals['_GETJOBREQUEST']._serialized_start=2867
+  _globals['_GETJOBREQUEST']._serialized_end=2898
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2900
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2952
+  _globals['_STOPJOBREQUEST']._serialized_start=2954
+  _globals['_STOPJOBREQUEST']._serialized_end=3002
+  _globals['_STOPROUNDREQUEST']._serialized_start=3004
+  _globals['_STOPROUNDREQUEST']._serialized_end=3056
+  _globals['_WATCHREQUEST']._serialized_start=3058
+  _globals['_WATCHREQUEST']._serialized_end=3106
+  _globals['_PROGRESSEVENT']._serialized_start=3109
+  _globals['_PROGRESSEVENT']._serialized_end=3431
+  _globals['_STAGEINFO']._serialized_start=3433
+  _globals['_STAGEINFO']._serialized_end=3552
+  _globals['_LISTSTAGESRESPONSE']._serialized_start=3554
+  _globals['_LISTSTAGESRESPONSE']._serialized_end=3612
+  _globals['_MODELVERSIONINFO']._serialized_start=3615
+  _globals['_MODELVERSIONINFO']._serialized_end=3770
+  _globals['_LISTMODELVERSIONSRESPONSE']._serialized_start=3772
+  _globals['_LISTMODELVERSIONSRESPONSE']._serialized_end=3844
+  _globals['_ADMINSERVICE']._serialized_start=3847
+  _globals['_ADMINSERVICE']._serialized_end=5012
 # @@protoc_insertion_point(module_scope)

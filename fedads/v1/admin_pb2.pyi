@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RoundConfig(_message.Message):
-    __slots__ = ("sites", "fraction", "min_sites", "epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "train_deadline_s", "eval_deadline_s", "weighting", "plain_aggregation", "secagg_clip", "interest_beta", "personalise_epochs", "stage_deadline_s", "server_learning_rate", "private_lr_scale", "server_momentum", "local_steps")
+    __slots__ = ("sites", "fraction", "min_sites", "epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "train_deadline_s", "eval_deadline_s", "weighting", "plain_aggregation", "secagg_clip", "interest_beta", "personalise_epochs", "stage_deadline_s", "server_learning_rate", "private_lr_scale", "server_momentum", "local_steps", "accept_noise")
     SITES_FIELD_NUMBER: _ClassVar[int]
     FRACTION_FIELD_NUMBER: _ClassVar[int]
     MIN_SITES_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class RoundConfig(_message.Message):
     PRIVATE_LR_SCALE_FIELD_NUMBER: _ClassVar[int]
     SERVER_MOMENTUM_FIELD_NUMBER: _ClassVar[int]
     LOCAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_NOISE_FIELD_NUMBER: _ClassVar[int]
     sites: int
     fraction: float
     min_sites: int
@@ -51,7 +52,8 @@ class RoundConfig(_message.Message):
     private_lr_scale: float
     server_momentum: float
     local_steps: int
-    def __init__(self, sites: _Optional[int] = ..., fraction: _Optional[float] = ..., min_sites: _Optional[int] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., train_deadline_s: _Optional[float] = ..., eval_deadline_s: _Optional[float] = ..., weighting: _Optional[str] = ..., plain_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., interest_beta: _Optional[float] = ..., personalise_epochs: _Optional[int] = ..., stage_deadline_s: _Optional[float] = ..., server_learning_rate: _Optional[float] = ..., private_lr_scale: _Optional[float] = ..., server_momentum: _Optional[float] = ..., local_steps: _Optional[int] = ...) -> None: ...
+    accept_noise: bool
+    def __init__(self, sites: _Optional[int] = ..., fraction: _Optional[float] = ..., min_sites: _Optional[int] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., train_deadline_s: _Optional[float] = ..., eval_deadline_s: _Optional[float] = ..., weighting: _Optional[str] = ..., plain_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., interest_beta: _Optional[float] = ..., personalise_epochs: _Optional[int] = ..., stage_deadline_s: _Optional[float] = ..., server_learning_rate: _Optional[float] = ..., private_lr_scale: _Optional[float] = ..., server_momentum: _Optional[float] = ..., local_steps: _Optional[int] = ..., accept_noise: _Optional[bool] = ...) -> None: ...
 
 class StartRoundRequest(_message.Message):
     __slots__ = ("config",)
@@ -212,3 +214,183 @@ class AuditPublicKey(_message.Message):
     ED25519_HEX_FIELD_NUMBER: _ClassVar[int]
     ed25519_hex: str
     def __init__(self, ed25519_hex: _Optional[str] = ...) -> None: ...
+
+class JobSpec(_message.Message):
+    __slots__ = ("config", "rounds", "lr_schedule", "lr_min", "lr_step_rounds", "lr_step_gamma", "target_metric", "target_value", "patience", "accept_noise", "name", "max_failed_rounds")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    LR_SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    LR_MIN_FIELD_NUMBER: _ClassVar[int]
+    LR_STEP_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    LR_STEP_GAMMA_FIELD_NUMBER: _ClassVar[int]
+    TARGET_METRIC_FIELD_NUMBER: _ClassVar[int]
+    TARGET_VALUE_FIELD_NUMBER: _ClassVar[int]
+    PATIENCE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_NOISE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_FAILED_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    config: RoundConfig
+    rounds: int
+    lr_schedule: str
+    lr_min: float
+    lr_step_rounds: int
+    lr_step_gamma: float
+    target_metric: str
+    target_value: float
+    patience: int
+    accept_noise: bool
+    name: str
+    max_failed_rounds: int
+    def __init__(self, config: _Optional[_Union[RoundConfig, _Mapping]] = ..., rounds: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., lr_min: _Optional[float] = ..., lr_step_rounds: _Optional[int] = ..., lr_step_gamma: _Optional[float] = ..., target_metric: _Optional[str] = ..., target_value: _Optional[float] = ..., patience: _Optional[int] = ..., accept_noise: _Optional[bool] = ..., name: _Optional[str] = ..., max_failed_rounds: _Optional[int] = ...) -> None: ...
+
+class SubmitJobRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: JobSpec
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+
+class JobInfo(_message.Message):
+    __slots__ = ("job_id", "state", "spec_json", "rounds_done", "round_ids", "current_round_id", "reason", "created_at", "finished_at", "best_value", "best_round_index", "metrics_json")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_DONE_FIELD_NUMBER: _ClassVar[int]
+    ROUND_IDS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    BEST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    BEST_ROUND_INDEX_FIELD_NUMBER: _ClassVar[int]
+    METRICS_JSON_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    state: str
+    spec_json: str
+    rounds_done: int
+    round_ids: _containers.RepeatedScalarFieldContainer[int]
+    current_round_id: int
+    reason: str
+    created_at: str
+    finished_at: str
+    best_value: float
+    best_round_index: int
+    metrics_json: str
+    def __init__(self, job_id: _Optional[int] = ..., state: _Optional[str] = ..., spec_json: _Optional[str] = ..., rounds_done: _Optional[int] = ..., round_ids: _Optional[_Iterable[int]] = ..., current_round_id: _Optional[int] = ..., reason: _Optional[str] = ..., created_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., best_value: _Optional[float] = ..., best_round_index: _Optional[int] = ..., metrics_json: _Optional[str] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    def __init__(self, job_id: _Optional[int] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[JobInfo]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobInfo, _Mapping]]] = ...) -> None: ...
+
+class StopJobRequest(_message.Message):
+    __slots__ = ("job_id", "reason")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    reason: str
+    def __init__(self, job_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class StopRoundRequest(_message.Message):
+    __slots__ = ("round_id", "reason")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    round_id: int
+    reason: str
+    def __init__(self, round_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class WatchRequest(_message.Message):
+    __slots__ = ("round_id", "job_id")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    round_id: int
+    job_id: int
+    def __init__(self, round_id: _Optional[int] = ..., job_id: _Optional[int] = ...) -> None: ...
+
+class ProgressEvent(_message.Message):
+    __slots__ = ("kind", "round_id", "state", "stage", "uploaded", "participants", "seconds_left", "metrics_json", "failure_reason", "job_id", "job_round", "job_rounds", "job_state", "result_version", "job_reason", "evaluated")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    UPLOADED_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    METRICS_JSON_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ROUND_FIELD_NUMBER: _ClassVar[int]
+    JOB_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    JOB_STATE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    JOB_REASON_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    round_id: int
+    state: str
+    stage: str
+    uploaded: int
+    participants: int
+    seconds_left: float
+    metrics_json: str
+    failure_reason: str
+    job_id: int
+    job_round: int
+    job_rounds: int
+    job_state: str
+    result_version: int
+    job_reason: str
+    evaluated: int
+    def __init__(self, kind: _Optional[str] = ..., round_id: _Optional[int] = ..., state: _Optional[str] = ..., stage: _Optional[str] = ..., uploaded: _Optional[int] = ..., participants: _Optional[int] = ..., seconds_left: _Optional[float] = ..., metrics_json: _Optional[str] = ..., failure_reason: _Optional[str] = ..., job_id: _Optional[int] = ..., job_round: _Optional[int] = ..., job_rounds: _Optional[int] = ..., job_state: _Optional[str] = ..., result_version: _Optional[int] = ..., job_reason: _Optional[str] = ..., evaluated: _Optional[int] = ...) -> None: ...
+
+class StageInfo(_message.Message):
+    __slots__ = ("name", "started_at", "deadline", "finished_at", "outcome", "answered")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    started_at: float
+    deadline: float
+    finished_at: float
+    outcome: str
+    answered: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., started_at: _Optional[float] = ..., deadline: _Optional[float] = ..., finished_at: _Optional[float] = ..., outcome: _Optional[str] = ..., answered: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListStagesResponse(_message.Message):
+    __slots__ = ("stages",)
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    stages: _containers.RepeatedCompositeFieldContainer[StageInfo]
+    def __init__(self, stages: _Optional[_Iterable[_Union[StageInfo, _Mapping]]] = ...) -> None: ...
+
+class ModelVersionInfo(_message.Message):
+    __slots__ = ("version", "parent_version", "round_id", "sha256", "size_bytes", "created_at", "metrics_json")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    METRICS_JSON_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    parent_version: int
+    round_id: int
+    sha256: str
+    size_bytes: int
+    created_at: str
+    metrics_json: str
+    def __init__(self, version: _Optional[int] = ..., parent_version: _Optional[int] = ..., round_id: _Optional[int] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., created_at: _Optional[str] = ..., metrics_json: _Optional[str] = ...) -> None: ...
+
+class ListModelVersionsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelVersionInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelVersionInfo, _Mapping]]] = ...) -> None: ...

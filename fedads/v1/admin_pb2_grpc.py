@@ -80,6 +80,46 @@ class AdminServiceStub:
                 request_serializer=fedads_dot_v1_dot_common__pb2.Empty.SerializeToString,
                 response_deserializer=fedads_dot_v1_dot_admin__pb2.AuditPublicKey.FromString,
                 _registered_method=True)
+        self.SubmitJob = channel.unary_unary(
+                '/fedads.v1.AdminService/SubmitJob',
+                request_serializer=fedads_dot_v1_dot_admin__pb2.SubmitJobRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.JobInfo.FromString,
+                _registered_method=True)
+        self.GetJob = channel.unary_unary(
+                '/fedads.v1.AdminService/GetJob',
+                request_serializer=fedads_dot_v1_dot_admin__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.JobInfo.FromString,
+                _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/fedads.v1.AdminService/ListJobs',
+                request_serializer=fedads_dot_v1_dot_admin__pb2.ListRoundsRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
+        self.StopJob = channel.unary_unary(
+                '/fedads.v1.AdminService/StopJob',
+                request_serializer=fedads_dot_v1_dot_admin__pb2.StopJobRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.JobInfo.FromString,
+                _registered_method=True)
+        self.StopRound = channel.unary_unary(
+                '/fedads.v1.AdminService/StopRound',
+                request_serializer=fedads_dot_v1_dot_admin__pb2.StopRoundRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.RoundInfo.FromString,
+                _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/fedads.v1.AdminService/Watch',
+                request_serializer=fedads_dot_v1_dot_admin__pb2.WatchRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.ProgressEvent.FromString,
+                _registered_method=True)
+        self.ListStages = channel.unary_unary(
+                '/fedads.v1.AdminService/ListStages',
+                request_serializer=fedads_dot_v1_dot_admin__pb2.GetRoundRequest.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.ListStagesResponse.FromString,
+                _registered_method=True)
+        self.ListModelVersions = channel.unary_unary(
+                '/fedads.v1.AdminService/ListModelVersions',
+                request_serializer=fedads_dot_v1_dot_common__pb2.Empty.SerializeToString,
+                response_deserializer=fedads_dot_v1_dot_admin__pb2.ListModelVersionsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -139,6 +179,56 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopRound(self, request, context):
+        """Ends a running round: aborted on the aggregator, nothing published, its sites told.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Watch(self, request, context):
+        """Progress of a round or a job until it ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStages(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModelVersions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +276,46 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetAuditPublicKey,
                     request_deserializer=fedads_dot_v1_dot_common__pb2.Empty.FromString,
                     response_serializer=fedads_dot_v1_dot_admin__pb2.AuditPublicKey.SerializeToString,
+            ),
+            'SubmitJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitJob,
+                    request_deserializer=fedads_dot_v1_dot_admin__pb2.SubmitJobRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.JobInfo.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=fedads_dot_v1_dot_admin__pb2.GetJobRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.JobInfo.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=fedads_dot_v1_dot_admin__pb2.ListRoundsRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'StopJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopJob,
+                    request_deserializer=fedads_dot_v1_dot_admin__pb2.StopJobRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.JobInfo.SerializeToString,
+            ),
+            'StopRound': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopRound,
+                    request_deserializer=fedads_dot_v1_dot_admin__pb2.StopRoundRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.RoundInfo.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=fedads_dot_v1_dot_admin__pb2.WatchRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.ProgressEvent.SerializeToString,
+            ),
+            'ListStages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStages,
+                    request_deserializer=fedads_dot_v1_dot_admin__pb2.GetRoundRequest.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.ListStagesResponse.SerializeToString,
+            ),
+            'ListModelVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModelVersions,
+                    request_deserializer=fedads_dot_v1_dot_common__pb2.Empty.FromString,
+                    response_serializer=fedads_dot_v1_dot_admin__pb2.ListModelVersionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -431,6 +561,222 @@ class AdminService:
             '/fedads.v1.AdminService/GetAuditPublicKey',
             fedads_dot_v1_dot_common__pb2.Empty.SerializeToString,
             fedads_dot_v1_dot_admin__pb2.AuditPublicKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AdminService/SubmitJob',
+            fedads_dot_v1_dot_admin__pb2.SubmitJobRequest.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.JobInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AdminService/GetJob',
+            fedads_dot_v1_dot_admin__pb2.GetJobRequest.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.JobInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AdminService/ListJobs',
+            fedads_dot_v1_dot_admin__pb2.ListRoundsRequest.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AdminService/StopJob',
+            fedads_dot_v1_dot_admin__pb2.StopJobRequest.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.JobInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopRound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AdminService/StopRound',
+            fedads_dot_v1_dot_admin__pb2.StopRoundRequest.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.RoundInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fedads.v1.AdminService/Watch',
+            fedads_dot_v1_dot_admin__pb2.WatchRequest.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.ProgressEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AdminService/ListStages',
+            fedads_dot_v1_dot_admin__pb2.GetRoundRequest.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.ListStagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModelVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedads.v1.AdminService/ListModelVersions',
+            fedads_dot_v1_dot_common__pb2.Empty.SerializeToString,
+            fedads_dot_v1_dot_admin__pb2.ListModelVersionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -15,7 +15,7 @@ class RoundParticipant(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., upload_token_sha256: _Optional[str] = ...) -> None: ...
 
 class OpenRoundRequest(_message.Message):
-    __slots__ = ("round_id", "base_version", "participants", "secure_aggregation", "secagg_clip", "stage_deadline_s", "server_learning_rate", "server_momentum")
+    __slots__ = ("round_id", "base_version", "participants", "secure_aggregation", "secagg_clip", "stage_deadline_s", "server_learning_rate", "server_momentum", "revoked_site_ids")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     BASE_VERSION_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class OpenRoundRequest(_message.Message):
     STAGE_DEADLINE_S_FIELD_NUMBER: _ClassVar[int]
     SERVER_LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
     SERVER_MOMENTUM_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_SITE_IDS_FIELD_NUMBER: _ClassVar[int]
     round_id: int
     base_version: int
     participants: _containers.RepeatedCompositeFieldContainer[RoundParticipant]
@@ -32,7 +33,8 @@ class OpenRoundRequest(_message.Message):
     stage_deadline_s: float
     server_learning_rate: float
     server_momentum: float
-    def __init__(self, round_id: _Optional[int] = ..., base_version: _Optional[int] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., secure_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., stage_deadline_s: _Optional[float] = ..., server_learning_rate: _Optional[float] = ..., server_momentum: _Optional[float] = ...) -> None: ...
+    revoked_site_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, round_id: _Optional[int] = ..., base_version: _Optional[int] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., secure_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., stage_deadline_s: _Optional[float] = ..., server_learning_rate: _Optional[float] = ..., server_momentum: _Optional[float] = ..., revoked_site_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class OpenRoundResponse(_message.Message):
     __slots__ = ("vector_length",)
@@ -105,12 +107,14 @@ class AbortRoundRequest(_message.Message):
     def __init__(self, round_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class DropParticipantsRequest(_message.Message):
-    __slots__ = ("round_id", "site_ids")
+    __slots__ = ("round_id", "site_ids", "revoked")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     SITE_IDS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
     round_id: int
     site_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, round_id: _Optional[int] = ..., site_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    revoked: bool
+    def __init__(self, round_id: _Optional[int] = ..., site_ids: _Optional[_Iterable[str]] = ..., revoked: _Optional[bool] = ...) -> None: ...
 
 class DropParticipantsResponse(_message.Message):
     __slots__ = ("dropped",)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66\x65\x64\x61\x64s/v1/common.proto\x12\tfedads.v1\"Z\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x11\n\tstatistic\x18\x05 \x01(\x08\"\x8c\x02\n\rModelManifest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x16\n\x0eparent_version\x18\x02 \x01(\x03\x12\x10\n\x08round_id\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x19\n\x11model_config_json\x18\x06 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12&\n\x07tensors\x18\t \x03(\x0b\x32\x15.fedads.v1.TensorSpec\x12\x17\n\x0f\x63\x61talog_version\x18\n \x01(\x03\x12\x16\n\x0e\x63\x61talog_sha256\x18\x0b \x01(\t\"%\n\x05\x43hunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"\x07\n\x05\x45mptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66\x65\x64\x61\x64s/v1/common.proto\x12\tfedads.v1\"Z\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x11\n\tstatistic\x18\x05 \x01(\x08\"\xc6\x02\n\rModelManifest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x16\n\x0eparent_version\x18\x02 \x01(\x03\x12\x10\n\x08round_id\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x19\n\x11model_config_json\x18\x06 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12&\n\x07tensors\x18\t \x03(\x0b\x32\x15.fedads.v1.TensorSpec\x12\x17\n\x0f\x63\x61talog_version\x18\n \x01(\x03\x12\x16\n\x0e\x63\x61talog_sha256\x18\x0b \x01(\t\x12\x11\n\taudit_seq\x18\x65 \x01(\x03\x12\x12\n\naudit_hash\x18\x66 \x01(\t\x12\x11\n\tsignature\x18g \x01(\t\"%\n\x05\x43hunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"\x07\n\x05\x45mptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TENSORSPEC']._serialized_start=37
   _globals['_TENSORSPEC']._serialized_end=127
   _globals['_MODELMANIFEST']._serialized_start=130
-  _globals['_MODELMANIFEST']._serialized_end=398
-  _globals['_CHUNK']._serialized_start=400
-  _globals['_CHUNK']._serialized_end=437
-  _globals['_EMPTY']._serialized_start=439
-  _globals['_EMPTY']._serialized_end=446
+  _globals['_MODELMANIFEST']._serialized_end=456
+  _globals['_CHUNK']._serialized_start=458
+  _globals['_CHUNK']._serialized_end=495
+  _globals['_EMPTY']._serialized_start=497
+  _globals['_EMPTY']._serialized_end=504
 # @@protoc_insertion_point(module_scope)

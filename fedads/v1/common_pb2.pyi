@@ -21,7 +21,7 @@ class TensorSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., scope: _Optional[str] = ..., statistic: _Optional[bool] = ...) -> None: ...
 
 class ModelManifest(_message.Message):
-    __slots__ = ("version", "parent_version", "round_id", "sha256", "size_bytes", "model_config_json", "metrics_json", "created_at", "tensors", "catalog_version", "catalog_sha256")
+    __slots__ = ("version", "parent_version", "round_id", "sha256", "size_bytes", "model_config_json", "metrics_json", "created_at", "tensors", "catalog_version", "catalog_sha256", "audit_seq", "audit_hash", "signature")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,9 @@ class ModelManifest(_message.Message):
     TENSORS_FIELD_NUMBER: _ClassVar[int]
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     CATALOG_SHA256_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_HASH_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     version: int
     parent_version: int
     round_id: int
@@ -44,7 +47,10 @@ class ModelManifest(_message.Message):
     tensors: _containers.RepeatedCompositeFieldContainer[TensorSpec]
     catalog_version: int
     catalog_sha256: str
-    def __init__(self, version: _Optional[int] = ..., parent_version: _Optional[int] = ..., round_id: _Optional[int] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., model_config_json: _Optional[str] = ..., metrics_json: _Optional[str] = ..., created_at: _Optional[str] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., catalog_version: _Optional[int] = ..., catalog_sha256: _Optional[str] = ...) -> None: ...
+    audit_seq: int
+    audit_hash: str
+    signature: str
+    def __init__(self, version: _Optional[int] = ..., parent_version: _Optional[int] = ..., round_id: _Optional[int] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., model_config_json: _Optional[str] = ..., metrics_json: _Optional[str] = ..., created_at: _Optional[str] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., catalog_version: _Optional[int] = ..., catalog_sha256: _Optional[str] = ..., audit_seq: _Optional[int] = ..., audit_hash: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class Chunk(_message.Message):
     __slots__ = ("data", "offset")

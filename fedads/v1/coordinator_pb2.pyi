@@ -12,9 +12,11 @@ class TaskKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_KIND_UNSPECIFIED: _ClassVar[TaskKind]
     TASK_KIND_TRAIN: _ClassVar[TaskKind]
     TASK_KIND_EVALUATE: _ClassVar[TaskKind]
+    TASK_KIND_ABORT: _ClassVar[TaskKind]
 TASK_KIND_UNSPECIFIED: TaskKind
 TASK_KIND_TRAIN: TaskKind
 TASK_KIND_EVALUATE: TaskKind
+TASK_KIND_ABORT: TaskKind
 
 class EnrollRequest(_message.Message):
     __slots__ = ("site_id", "enrollment_token", "identity_public_key", "certificate_signing_request")
@@ -29,26 +31,48 @@ class EnrollRequest(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ..., certificate_signing_request: _Optional[bytes] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("site_id", "site_secret", "certificate", "ca_certificate")
+    __slots__ = ("site_id", "site_secret", "certificate", "ca_certificate", "audit_public_key")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     SITE_SECRET_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     CA_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     site_secret: str
     certificate: bytes
     ca_certificate: bytes
-    def __init__(self, site_id: _Optional[str] = ..., site_secret: _Optional[str] = ..., certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ...) -> None: ...
+    audit_public_key: str
+    def __init__(self, site_id: _Optional[str] = ..., site_secret: _Optional[str] = ..., certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ..., audit_public_key: _Optional[str] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("agent_version", "num_samples", "device")
+    __slots__ = ("agent_version", "num_samples", "device", "privacy")
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_FIELD_NUMBER: _ClassVar[int]
     agent_version: str
     num_samples: int
     device: str
-    def __init__(self, agent_version: _Optional[str] = ..., num_samples: _Optional[int] = ..., device: _Optional[str] = ...) -> None: ...
+    privacy: SitePrivacySettings
+    def __init__(self, agent_version: _Optional[str] = ..., num_samples: _Optional[int] = ..., device: _Optional[str] = ..., privacy: _Optional[_Union[SitePrivacySettings, _Mapping]] = ...) -> None: ...
+
+class SitePrivacySettings(_message.Message):
+    __slots__ = ("unit", "clip_norm", "epsilon_budget", "delta", "noise_multiplier", "planned_rounds", "num_records")
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    CLIP_NORM_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    NUM_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    unit: str
+    clip_norm: float
+    epsilon_budget: float
+    delta: float
+    noise_multiplier: float
+    planned_rounds: int
+    num_records: int
+    def __init__(self, unit: _Optional[str] = ..., clip_norm: _Optional[float] = ..., epsilon_budget: _Optional[float] = ..., delta: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., planned_rounds: _Optional[int] = ..., num_records: _Optional[int] = ...) -> None: ...
 
 class TrainConfig(_message.Message):
     __slots__ = ("epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "weighting", "interest_beta", "personalise_epochs", "private_lr_scale", "local_steps")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fedads.v1 import common_pb2 as fedads_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65\x64\x61\x64s/v1/registry.proto\x12\tfedads.v1\x1a\x16\x66\x65\x64\x61\x64s/v1/common.proto\"%\n\x12GetManifestRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\"<\n\x14\x44ownloadModelRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x13\n\x0b\x63hunk_bytes\x18\x02 \x01(\x05\"\x13\n\x11ListModelsRequest\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.fedads.v1.ModelManifest\"$\n\x11GetCatalogRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\"I\n\x0f\x43\x61talogManifest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x15\n\rmanifest_json\x18\x03 \x01(\t\"P\n\x1a\x44ownloadCatalogFileRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12\x13\n\x0b\x63hunk_bytes\x18\x03 \x01(\x05\x32\x89\x03\n\x14ModelRegistryService\x12\x46\n\x0bGetManifest\x12\x1d.fedads.v1.GetManifestRequest\x1a\x18.fedads.v1.ModelManifest\x12\x44\n\rDownloadModel\x12\x1f.fedads.v1.DownloadModelRequest\x1a\x10.fedads.v1.Chunk0\x01\x12I\n\nListModels\x12\x1c.fedads.v1.ListModelsRequest\x1a\x1d.fedads.v1.ListModelsResponse\x12\x46\n\nGetCatalog\x12\x1c.fedads.v1.GetCatalogRequest\x1a\x1a.fedads.v1.CatalogManifest\x12P\n\x13\x44ownloadCatalogFile\x12%.fedads.v1.DownloadCatalogFileRequest\x1a\x10.fedads.v1.Chunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65\x64\x61\x64s/v1/registry.proto\x12\tfedads.v1\x1a\x16\x66\x65\x64\x61\x64s/v1/common.proto\"%\n\x12GetManifestRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\"<\n\x14\x44ownloadModelRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x13\n\x0b\x63hunk_bytes\x18\x02 \x01(\x05\"\x13\n\x11ListModelsRequest\"S\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.fedads.v1.ModelManifest\x12\x13\n\x0bquarantined\x18\x14 \x03(\t\"$\n\x11GetCatalogRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\"I\n\x0f\x43\x61talogManifest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x15\n\rmanifest_json\x18\x03 \x01(\t\"P\n\x1a\x44ownloadCatalogFileRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12\x13\n\x0b\x63hunk_bytes\x18\x03 \x01(\x05\x32\x89\x03\n\x14ModelRegistryService\x12\x46\n\x0bGetManifest\x12\x1d.fedads.v1.GetManifestRequest\x1a\x18.fedads.v1.ModelManifest\x12\x44\n\rDownloadModel\x12\x1f.fedads.v1.DownloadModelRequest\x1a\x10.fedads.v1.Chunk0\x01\x12I\n\nListModels\x12\x1c.fedads.v1.ListModelsRequest\x1a\x1d.fedads.v1.ListModelsResponse\x12\x46\n\nGetCatalog\x12\x1c.fedads.v1.GetCatalogRequest\x1a\x1a.fedads.v1.CatalogManifest\x12P\n\x13\x44ownloadCatalogFile\x12%.fedads.v1.DownloadCatalogFileRequest\x1a\x10.fedads.v1.Chunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,13 +39,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMODELSREQUEST']._serialized_start=164
   _globals['_LISTMODELSREQUEST']._serialized_end=183
   _globals['_LISTMODELSRESPONSE']._serialized_start=185
-  _globals['_LISTMODELSRESPONSE']._serialized_end=247
-  _globals['_GETCATALOGREQUEST']._serialized_start=249
-  _globals['_GETCATALOGREQUEST']._serialized_end=285
-  _globals['_CATALOGMANIFEST']._serialized_start=287
-  _globals['_CATALOGMANIFEST']._serialized_end=360
-  _globals['_DOWNLOADCATALOGFILEREQUEST']._serialized_start=362
-  _globals['_DOWNLOADCATALOGFILEREQUEST']._serialized_end=442
-  _globals['_MODELREGISTRYSERVICE']._serialized_start=445
-  _globals['_MODELREGISTRYSERVICE']._serialized_end=838
+  _globals['_LISTMODELSRESPONSE']._serialized_end=268
+  _globals['_GETCATALOGREQUEST']._serialized_start=270
+  _globals['_GETCATALOGREQUEST']._serialized_end=306
+  _globals['_CATALOGMANIFEST']._serialized_start=308
+  _globals['_CATALOGMANIFEST']._serialized_end=381
+  _globals['_DOWNLOADCATALOGFILEREQUEST']._serialized_start=383
+  _globals['_DOWNLOADCATALOGFILEREQUEST']._serialized_end=463
+  _globals['_MODELREGISTRYSERVICE']._serialized_start=466
+  _globals['_MODELREGISTRYSERVICE']._serialized_end=859
 # @@protoc_insertion_point(module_scope)

@@ -26,10 +26,12 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListModelsResponse(_message.Message):
-    __slots__ = ("models",)
+    __slots__ = ("models", "quarantined")
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    QUARANTINED_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModelManifest]
-    def __init__(self, models: _Optional[_Iterable[_Union[_common_pb2.ModelManifest, _Mapping]]] = ...) -> None: ...
+    quarantined: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[_Union[_common_pb2.ModelManifest, _Mapping]]] = ..., quarantined: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetCatalogRequest(_message.Message):
     __slots__ = ("version",)

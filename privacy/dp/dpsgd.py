@@ -35,8 +35,8 @@ class _WithPrivate(nn.Module):
         super().__init__()
         self.model, self.private = model, private
 
-    def forward(self, seq, cands, users):
-        return self.model(seq, cands, users, self.private)
+    def forward(self, seq, cands, users, codes=None):
+        return self.model(seq, cands, users, self.private, codes)
 
 
 def steps_per_epoch(sample_rate: float) -> int:
@@ -67,12 +67,14 @@ class DPSGDStep:
         tables = {ITEM_TABLE: 0, **{f"private.{n}": axis for n, axis in PrivateUserState.USER_AXIS.items()}}
         self.tables = {n: axis for n, axis in tables.items() if row_sparse and (n in self.shared or n in self.private)}
 
-        def one_loss(dense, tables, seq, cands, users, rating):
-            out = functional_call(self.wrapped, {**dense, **tables}, (seq[None], cands[None], users[None]))
+        def one_loss(dense, tables, seq, cands, users, rating, codes):
+            # codes: the ad feature rows of (seq, cands) read before the id table was renumbered
+            codes = tuple({k: v[None] for k, v in c.items()} for c in codes) if codes[0] else None
+            out = functional_call(self.wrapped, {**dense, **tables}, (seq[None], cands[None], users[None], codes))
             loss = example_losses(out, rating[None], settings)[0]
             return loss, (loss.detach(), out["gate"][0])
 
-        self._per_example = vmap(grad(one_loss, argnums=(0, 1), has_aux=True), in_dims=(None, 0, 0, 0, 0, 0),
+        self._per_example = vmap(grad(one_loss, argnums=(0, 1), has_aux=True), in_dims=(None, 0, 0, 0, 0, 0, 0),
                                  randomness="different")
 
     def state_dict(self) -> dict:
@@ -100,6 +102,8 @@ class DPSGDStep:
         rows = {n: users[:, None] for n in self.tables if n != ITEM_TABLE}
         if rows:  # each record's private slices hold its own user only, at position 0
             users = torch.zeros_like(users)
+        model = self.wrapped.model
+        codes = (model.feature_codes(seq), model.feature_codes(cands)) if len(model.feature_emb) else ({}, {})
         if ITEM_TABLE in self.tables:
             rows[ITEM_TABLE], local = compact_ids(torch.cat([seq, cands], dim=1))
             seq, cands = local[:, :seq.shape[1]], local[:, seq.shape[1]:]
@@ -108,7 +112,7 @@ class DPSGDStep:
         # The fused attention kernels have no vmap batching rule (torch falls back to a per-record
         # loop); the math kernel batches.
         with sdpa_kernel(SDPBackend.MATH):
-            (g_dense, g_tables), aux = self._per_example(params, tables, seq, cands, users, rating)
+            (g_dense, g_tables), aux = self._per_example(params, tables, seq, cands, users, rating, codes)
         return {**g_dense, **g_tables}, rows, aux
 
     def dense_record_gradients(self, seq, users, cands, rating) -> dict[str, torch.Tensor]:
