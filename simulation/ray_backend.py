@@ -31,8 +31,8 @@ from tqdm import tqdm
 from fedads.eventlog.site_data import SiteData
 from simulation.client_state import ClientState, Outcome
 from simulation.ray_clients import ClientRef, evaluate_batch, train_batch
-from simulation.runner import (SimConfig, aggregate, negative_prior, publish, round_record, sample_clients, start, train_config,
-                               tune_config)
+from simulation.runner import (SimConfig, aggregate, negative_prior, publish, round_record, sample_clients, start,
+                               train_config, tune_config)
 
 
 @dataclass
@@ -86,6 +86,8 @@ def run_ray(cfg: SimConfig, workdir: Path, options: RayOptions | None = None,
     """Like simulation.runner.run, on Ray; `after_client(r, site)` runs in the worker after each client."""
     import ray
 
+    if cfg.validation:
+        raise ValueError("the Ray backend reports no val_* metrics; choose schedules with holdout='validation'")
     options = options or RayOptions()
     started = connect(options)
     try:
@@ -97,8 +99,8 @@ def run_ray(cfg: SimConfig, workdir: Path, options: RayOptions | None = None,
 
 def _rounds(ray, cfg, workdir, options, after_client) -> list[dict]:
     specs, registry = start(cfg, workdir)
-    prior = negative_prior(cfg, [SiteData.load(s.data) for s in specs])
     refs = [ClientRef(k, s.site_id, str(s.folder)) for k, s in enumerate(specs)]
+    prior = negative_prior(cfg, [SiteData.load(s.data).interaction_only for s in specs])
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     train_task = ray.remote(num_cpus=1, max_retries=options.max_retries)(train_batch)
     eval_task = ray.remote(num_cpus=1, max_retries=options.max_retries)(evaluate_batch)

@@ -31,6 +31,7 @@ from fedads.runtime.layout import UpdateLayout
 from fedads.runtime.registry import ModelRegistry
 from fedads.v1 import coordinator_pb2 as cpb
 from privacy.secagg.simulation import run_round
+from simulation.holdout import check_holdout, drop_test_items
 
 
 @dataclass
@@ -64,6 +65,10 @@ class SimConfig:
     client_fraction: float = 1.0                        # < 1: train this fraction of the clients each round
     clients_per_round: int = 0                          # > 0: train this many clients each round (seeded draw)
     dp: list[dict] | dict | None = None                 # SitePrivacy kwargs, one dict for all or one per site
+    # "validation": the test item removed from every event log before any client reads it, so the run (either
+    # backend) trains and evaluates as if each user's second-to-last item were the last (simulation/holdout.py).
+    # `validation` above instead reports val_* beside the test metrics, in process only; not both at once.
+    holdout: str = "test"
 
 
 def _privacy_for(cfg: SimConfig, k: int, state: Path) -> SitePrivacy:
@@ -128,10 +133,16 @@ def tune_config(cfg: SimConfig, r: int) -> cpb.TrainConfig | None:
 
 def start(cfg: SimConfig, workdir: Path):
     """Fresh sites, registry and initial model: (site specs, registry)."""
+    check_holdout(cfg.holdout)
+    if cfg.holdout == "validation" and cfg.validation:
+        raise ValueError("holdout='validation' already evaluates on the second-to-last item; unset validation")
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     specs, model_config = prepare_federation(cfg.dataset, cfg.sites, workdir, "in-process", cfg.max_users, cfg.seed,
                                              partition_key=cfg.partition, model_overrides=cfg.model)
+    if cfg.holdout == "validation":
+        for s in specs:
+            drop_test_items(s.data)
     registry, _ = local_registry(workdir, model_config, seed=_training_seed(cfg))
     return specs, registry
 
@@ -151,12 +162,6 @@ def aggregate(cfg: SimConfig, vectors: dict[str, np.ndarray], r: int) -> np.ndar
     if cfg.secure and len(vectors) >= 2:
         return run_round(vectors, seed=r).total
     return sum(vectors.values())
-
-
-def negative_prior(cfg: SimConfig, sites: list[SiteData]) -> float | None:
-    """Sampled-negative training read at the evaluation's negative rate: its calibration is also reported
-    prior-corrected (None for impression logs, trained at their own click rate)."""
-    return cfg.negatives / 99 if all(d.interaction_only for d in sites) else None
 
 
 def round_record(r: int, version: int, per_site: list[dict], trained: int, data_epochs: float, refused: list[str],
@@ -188,6 +193,12 @@ def round_lr(cfg: SimConfig, r: int) -> float:
     return cfg.final_lr + 0.5 * (cfg.lr - cfg.final_lr) * (1 + math.cos(math.pi * (r - 1) / (cfg.rounds - 1)))
 
 
+def negative_prior(cfg: SimConfig, interaction_only: list[bool]) -> float | None:
+    """Sampled-negative training read at the evaluation's negative rate, so calibration is also reported
+    prior-corrected (round_record's prior); None where sites train on real impressions."""
+    return cfg.negatives / 99 if all(interaction_only) else None
+
+
 def pooled_auc(inputs: list[dict], prior_ratio: float | None = None) -> dict:
     """CTR and CVR AUC, and the ad-team metrics (`ad_`), over every site's held-out examples together
     (what one central evaluation would see)."""
@@ -207,7 +218,7 @@ def run(cfg: SimConfig, workdir: Path, progress: bool = True) -> list[dict]:
     specs, registry = start(cfg, workdir)
     trainers = [make_trainer(cfg, k, s.site_id, s.folder, s.folder / "state") for k, s in enumerate(specs)]
     history, data_epochs = [], 0.0
-    prior = negative_prior(cfg, [t.site_data for t in trainers])
+    prior = negative_prior(cfg, [t.site_data.interaction_only for t in trainers])
     bar = tqdm(range(1, cfg.rounds + 1), desc=f"{cfg.dataset} {len(specs)} sites", disable=not progress or not sys.stderr.isatty(),
                unit="round")
     for r in bar:
