@@ -196,3 +196,14 @@ class Federation:
         for proxy in (self.coord_proxy, self.agg_proxy):
             if proxy:
                 proxy.close()
+
+
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
+    """Poll predicate every 0.2 s until it returns something true (returned), or raise after timeout s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not reached in {timeout:.0f}s")

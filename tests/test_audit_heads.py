@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
+from functools import partial
 
 import numpy as np
 from safetensors.numpy import load as st_load
@@ -19,15 +19,10 @@ from safetensors.numpy import save as st_save
 from deploy import processes as P
 from fedads.runtime.hashing import sha256_hex
 from fedads.runtime.registry import ModelRegistry
+from tests.helpers import wait_until
 
 
-def _wait(predicate, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError("condition not reached")
+_wait = partial(wait_until, timeout=120.0)
 
 
 def _verify(fed, *extra):

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import time
+from functools import partial
 
 from fedads.runtime.registry import ModelRegistry
-from tests.helpers import registry_snapshot
+from tests.helpers import registry_snapshot, wait_until
 
 
-def _wait(predicate, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError("condition not reached")
+_wait = partial(wait_until, timeout=60.0)
 
 
 def test_coordinator_killed_mid_round(federation_factory):

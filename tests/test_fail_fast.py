@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tests.helpers import wait_until
 
 
 def _health(fed) -> int:
@@ -13,13 +15,7 @@ def _health(fed) -> int:
         return health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5).status
 
 
-def _wait(predicate, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError("condition not reached")
+_wait = partial(wait_until, timeout=60.0)
 
 
 def test_round_without_aggregator_fails_at_once_with_one_line(federation_factory):

@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import json
 import signal
-import time
+from functools import partial
 
 import pytest
 
 from coordinator.job_spec import JobSettings
 from coordinator.round_config import RoundConfigError, RoundSettings
 from fedads.runtime.registry import ModelRegistry
-from tests.helpers import registry_snapshot
+from tests.helpers import registry_snapshot, wait_until
 
 
-def _until(predicate, timeout=120.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not reached in {timeout:.0f}s")
+_until = partial(wait_until, timeout=120.0)
 
 
 def test_learning_rate_schedules_and_stop_criteria():

@@ -3,8 +3,7 @@ SecAgg dropout (input excluded, masks recovered from the survivors' shares), so 
 list, the weights and the audit log agree; and the aggregator refuses it from that moment on its own."""
 from __future__ import annotations
 
-import json
-import time
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -16,15 +15,10 @@ from fedads.runtime.server import channel
 from fedads.runtime.tls import Transport
 from fedads.v1 import aggregator_pb2 as apb
 from fedads.v1 import aggregator_pb2_grpc
+from tests.helpers import wait_until
 
 
-def _wait(predicate, timeout=180.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError("condition not reached")
+_wait = partial(wait_until, timeout=180.0)
 
 
 def test_site_revoked_after_uploading_is_in_no_sum_manifest_or_weight(federation_factory, monkeypatch):

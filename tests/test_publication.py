@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
-import time
+from functools import partial
 from pathlib import Path
 
 from fedads.runtime.registry import ModelRegistry
-from tests.helpers import registry_snapshot
+from tests.helpers import registry_snapshot, wait_until
 
 
-def _wait(predicate, timeout=180.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError("condition not reached")
+_wait = partial(wait_until, timeout=180.0)
 
 
 def _kill_coordinator(fed):

@@ -6,11 +6,12 @@ import json
 import shutil
 import subprocess
 import sys
-import time
+from functools import partial
 
 from deploy import processes as P
 from fedads.catalog.catalog import Catalog
 from fedads.runtime.tls import Transport
+from tests.helpers import wait_until
 
 
 def run(cwd, *argv, check=True, timeout=600):
@@ -21,14 +22,7 @@ def run(cwd, *argv, check=True, timeout=600):
     return res
 
 
-def until(predicate, timeout=120.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not reached in {timeout:.0f}s")
+until = partial(wait_until, timeout=120.0)
 
 
 def test_the_readme_by_hand_path(tmp_path):
