@@ -140,7 +140,7 @@ class SecAggStages:
                                "excluded any more")
             for site in held:
                 if not self.failed:
-                    del self.server.masked[site]
+                    self.server.withdraw(site)
             self.cond.notify_all()
 
     def abort(self, reason: str) -> None:

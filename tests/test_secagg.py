@@ -179,3 +179,14 @@ def test_grouped_weighted_average_through_secagg_matches_direct_computation():
         direct = base[name] + sum(sites[s][1][scope] * sites[s][0][name] for s in result.survivors) / sum(ws)
         # float32 packing plus the quantisation bound relative to the scope's total weight
         np.testing.assert_allclose(published[name], direct, atol=1e-4 + bound / sum(ws))
+
+
+def test_a_site_withdrawn_after_uploading_leaves_the_sum_and_its_masks_are_recovered():
+    """A site dropped after its masked input arrived (revoked, or lost before unmasking) is a dropout like any
+    other: the sum is exactly the others' and nothing of its input remains."""
+    rng = np.random.default_rng(3)
+    vectors = {f"s{i}": rng.normal(size=50).astype(np.float64) for i in range(6)}
+    res = run_round(vectors, drops={"withdraw": ["s2"]}, seed=1)
+    assert res.survivors == ["s0", "s1", "s3", "s4", "s5"]
+    expected = sum(v for k, v in vectors.items() if k != "s2")
+    np.testing.assert_allclose(res.total, expected, atol=1e-4)

@@ -7,7 +7,9 @@ individual input is never reconstructable from those.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +30,9 @@ class SecAggServer:
     sharers: set[str] = field(default_factory=set)
     masked: dict[str, bytes] = field(default_factory=dict)  # site → sha256 of its masked input
     masked_sum: np.ndarray | None = None  # the running Σ y: memory stays O(d), not O(n·d)
+    # Each masked input is also kept on disk until unmasking, so a site dropped after it uploaded can leave
+    # the sum again (withdraw); memory stays O(d).
+    _spill: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
     revealed: dict[str, list[RevealedShare]] = field(default_factory=dict)
     graph: NeighbourGraph | None = None  # fixed when advertising closes
     _by_owner: dict[tuple[str, str], dict[int, tuple[str, int]]] = field(default_factory=dict)
@@ -85,8 +90,26 @@ class SecAggServer:
             raise SecAggError(f"masked input of {site} has words outside Z_2^{self.config.bits}", offender=site)
         if self.masked_sum is None:
             self.masked_sum = np.zeros(self.length, dtype=np.uint64)
+            self._spill = tempfile.TemporaryDirectory(prefix="secagg-inputs-")
         self.masked_sum += y
         self.masked[site] = hashlib.sha256(y.tobytes()).digest()
+        y.tofile(self._input_path(site))
+
+    def _input_path(self, site: str) -> Path:
+        return Path(self._spill.name) / hashlib.sha256(site.encode()).hexdigest()
+
+    def withdraw(self, site: str) -> None:
+        """Take a site's masked input out of the sum again (it was dropped before unmasking): it becomes a
+        dropout like any other, its pairwise masks recovered from the survivors' shares of its mask key."""
+        digest = self.masked.pop(site, None)
+        if digest is None:
+            return
+        path = self._input_path(site)
+        y = np.fromfile(path, dtype=np.uint64)
+        if hashlib.sha256(y.tobytes()).digest() != digest:
+            raise SecAggError(f"the stored masked input of {site} changed; refusing to unmask")
+        self.masked_sum -= y
+        path.unlink()
 
     # stage 4
     def survivors(self) -> list[str]:

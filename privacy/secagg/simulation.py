@@ -57,6 +57,9 @@ def run_round(vectors: dict[str, np.ndarray], drops: dict[str, list[str]] | None
         wire = config.encoding.pack(y)  # what crosses the network
         transcript.append(wire)
         server.receive_masked(s, config.encoding.unpack(wire))
+    for s in drops.get("withdraw", []):  # dropped after uploading: its input leaves the sum again
+        server.withdraw(s)
+        alive.discard(s)
     survivors = server.survivors()
     drop("unmask")
     for s in sorted(alive):
