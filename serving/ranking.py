@@ -52,10 +52,13 @@ def history_indices(ad_ids: list[str], ad_index: dict) -> list[int]:
     return [i for i in (ad_index.get(a, 0) for a in ad_ids) if i]
 
 
+def check_objective(objective: int) -> None:
+    if objective not in spb.Objective.values():  # proto3 keeps unknown enum numbers as ints
+        raise RequestError(f"objective {objective} is not one of {', '.join(spb.Objective.keys())}")
+
+
 def objective_scores(objective: int, scores: dict, bids: list[float]) -> list[float]:
-    if objective not in spb.Objective.values():
-        raise RequestError(f"unknown objective {objective}; one of "
-                           f"{', '.join(spb.Objective.Name(v) for v in spb.Objective.values())}")
+    check_objective(objective)
     if objective in BID_OBJECTIVES:
         if not any(bids):
             raise RequestError(f"{spb.Objective.Name(objective)} ranks by bid × "

@@ -14,8 +14,8 @@ from fedads.v1 import serving_pb2_grpc
 from serving.behavior_store import BehaviorStore
 from serving.batcher import MicroBatcher, ScoreJob
 from serving.model_holder import ModelHolder
-from serving.ranking import (MAX_AD_ID, MAX_USER_ID, RequestError, check_user, ecpm, history_indices,
-                             objective_scores, resolve)
+from serving.ranking import (MAX_AD_ID, MAX_USER_ID, RequestError, check_objective, check_user, ecpm,
+                             history_indices, objective_scores, resolve)
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,10 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
     def Rank(self, request, context):
         if request.k < 0:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "k must be ≥ 0")
-        if request.objective not in spb.Objective.values():  # proto3 keeps unknown enum numbers as ints
-            abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"objective {request.objective} is not one of "
-                  f"{', '.join(spb.Objective.keys())}")
+        try:
+            check_objective(request.objective)
+        except RequestError as exc:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         loaded, resolved, s, n_hist = self._score(request, context, "Rank")
         objective = request.objective or spb.OBJECTIVE_CTR
         try:
