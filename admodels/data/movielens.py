@@ -77,15 +77,3 @@ def load_movielens(name: str = "ml-100k") -> Interactions:
     np.savez(tmp, **data.__dict__)
     tmp.replace(cache)
     return data
-
-
-def load_titles(name: str) -> dict[int, str]:
-    """Movie id → title, for showing people what a ranking contains."""
-    folder = find_dataset(name)
-    path, sep = (folder / "u.item", "|") if name == "ml-100k" else (folder / "movies.dat", "::")
-    titles = {}
-    for line in path.read_text(encoding="latin-1").splitlines():
-        parts = line.split(sep)
-        if len(parts) > 1:
-            titles[int(parts[0])] = parts[1]
-    return titles
