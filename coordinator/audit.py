@@ -29,8 +29,9 @@ def canonical(body: dict) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
-def load_or_create_key(path: Path) -> Ed25519PrivateKey:
-    """The coordinator's audit signing key (raw, mode 0600); its public key is written beside it as .pub."""
+def load_or_create_key(path: Path, public_out: Path | None = None) -> Ed25519PrivateKey:
+    """The coordinator's audit signing key (raw, mode 0600). Its public key is written to public_out
+    (default: beside the key, as .pub), where serving and auditors read it without the private key."""
     path = Path(path)
     if path.exists():
         key = Ed25519PrivateKey.from_private_bytes(path.read_bytes())
@@ -41,9 +42,22 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
         with os.fdopen(fd, "wb") as fh:
             fh.write(key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                        serialization.NoEncryption()))
-    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    path.with_suffix(".pub").write_text(pub.hex() + "\n")
+    write_public_key(key, Path(public_out) if public_out else path.with_suffix(".pub"))
     return key
+
+
+def write_public_key(key: Ed25519PrivateKey, out: Path) -> None:
+    """Write the public key unless that file already holds it: in a cluster the key folder is a read-only
+    secret that carries both files, and a stale or foreign .pub must never stay silently in place."""
+    text = public_hex(key) + "\n"
+    if out.is_file() and out.read_text() == text:
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    except OSError as exc:
+        raise OSError(f"cannot write the audit public key to {out} ({exc.strerror}); give --audit-public-out a "
+                      f"writable path, or put the key's public half there") from exc
 
 
 def public_hex(key: Ed25519PrivateKey) -> str:

@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-token-file", default="admin.token",
                    help="bearer token the operator API requires (created if missing, mode 0600)")
     p.add_argument("--audit-key", default="audit.key",
-                   help="Ed25519 key signing the round log (created if missing; public key written to <file>.pub)")
+                   help="Ed25519 key signing the round log (created if missing)")
+    p.add_argument("--audit-public-out", default="",
+                   help="where the audit public key is written, for serving's --audit-public-key and for "
+                        "auditors (default: <audit-key>.pub)")
     p.add_argument("--enroll-listen", default="127.0.0.1:7001",
                    help="server-authenticated TLS port where sites without a certificate enrol (TLS only)")
     p.add_argument("--ca-dir", default="pki/ca",
@@ -118,7 +121,7 @@ def build_server(args) -> GrpcServer:
 
 
 def _build_server(args, transport, ca, url, store, lease, registry) -> GrpcServer:
-    audit = AuditLog(store, load_or_create_key(Path(args.audit_key)))
+    audit = AuditLog(store, load_or_create_key(Path(args.audit_key), audit_public_path(args)))
     publisher = Publisher(store, registry, audit)
     publisher.check_head()  # before anything appends to a log that may have been cut
     recovery = publisher.recover()
@@ -172,8 +175,12 @@ def _build_server(args, transport, ca, url, store, lease, registry) -> GrpcServe
                                                         "registry": str(Path(args.registry).resolve()),
                                                         "admin_token": str(Path(args.admin_token_file).resolve()),
                                                         "audit_key": str(Path(args.audit_key).resolve()),
-                                                        "audit_public_key": str(Path(args.audit_key).with_suffix(".pub").resolve())}})
+                                                        "audit_public_key": str(audit_public_path(args).resolve())}})
     return server
+
+
+def audit_public_path(args) -> Path:
+    return Path(args.audit_public_out) if args.audit_public_out else Path(args.audit_key).with_suffix(".pub")
 
 
 def main(argv=None) -> int:

@@ -74,3 +74,25 @@ def test_coordinatorctl_verifies_an_exported_file_offline(log, tmp_path):
     assert res.returncode == 1
     assert res.stderr.strip().splitlines() == [
         "coordinatorctl: audit: FAILED at record 4: index 5 out of sequence (deleted, inserted or moved)"]
+
+
+def test_public_key_is_written_where_asked_kept_when_current_and_replaced_when_stale(tmp_path):
+    out = tmp_path / "public" / "audit.pub"
+    key = load_or_create_key(tmp_path / "keys" / "audit.key", out)
+    assert out.read_text().strip() == key.public_key().public_bytes_raw().hex()
+    assert not (tmp_path / "keys" / "audit.pub").exists()
+    # A read-only secret carries the current .pub: a restart must not try to write it again.
+    before = out.stat().st_mtime_ns
+    out.chmod(0o444)
+    load_or_create_key(tmp_path / "keys" / "audit.key", out)
+    assert out.stat().st_mtime_ns == before
+    out.chmod(0o644)
+    out.write_text("00" * 32 + "\n")  # a foreign key left behind is replaced, never trusted
+    load_or_create_key(tmp_path / "keys" / "audit.key", out)
+    assert out.read_text().strip() == key.public_key().public_bytes_raw().hex()
+
+
+def test_unwritable_public_key_path_is_an_error_naming_the_flag(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(OSError, match="--audit-public-out"):
+        load_or_create_key(tmp_path / "audit.key", tmp_path / "a-file" / "audit.pub")

@@ -62,6 +62,10 @@ def test_kubernetes_commands_flags_ports_and_probes_match_the_programs():
         assert args.tls_dir in mounts and not args.insecure, f"{name}: services run mTLS in the cluster"
         if program == "coordinator":
             assert args.ca_dir in mounts and int(args.enroll_listen.rsplit(":", 1)[1]) in ports
+        if program == "serving":
+            # serving checks every version's signature with the audit public key, mounted alone
+            key_dir = str(Path(args.audit_public_key).parent)
+            assert key_dir in mounts and mounts[key_dir] != "audit-key", name
         seen.add(program)
     assert seen == {"coordinator", "aggregator", "serving"}
 
@@ -112,6 +116,14 @@ def test_compose_services_use_real_flags_and_site_configs_load():
     # Sizes come from the catalogue: its ads, and a table per categorical or numeric ad feature.
     assert sized.n_items == 10 and [f["name"] for f in sized.features] == ["category", "brand", "price"]
     assert services["coordinator"]["command"].count("--catalog") == 1
+    # serving reads the public key the coordinator writes, from a volume without the private key
+    coordinator = _parse("coordinator", services["coordinator"]["command"][1:], {})
+    serving = _parse("serving", services["serving"]["command"][1:], {})
+    assert serving.audit_public_key == coordinator.audit_public_out
+    volume_of = lambda svc, path: next(v.split(":")[0] for v in services[svc]["volumes"]
+                                       if v.split(":")[1] == str(Path(path).parent))
+    assert volume_of("serving", serving.audit_public_key) == volume_of("coordinator", coordinator.audit_public_out)
+    assert volume_of("serving", serving.audit_public_key) != volume_of("coordinator", coordinator.audit_key)
 
 
 def test_dockerfile_is_multi_stage_non_root_and_uses_the_console_scripts():
