@@ -145,7 +145,9 @@ class AggregationRound:
         # Staged, not published: the version becomes visible only when the coordinator commits the round.
         manifest = self.registry.publish_successor(
             self.manifest, tensors, round_id=self.round_id, staged=True,
-            extras={"sites": included, "weights": self.layout.weights_of(total),
+            # The base's sha256 lets the coordinator refuse a round built on a base that is not the
+            # version it published (a registry altered between rounds), before it signs the result.
+            extras={"sites": included, "weights": self.layout.weights_of(total), "base_sha256": self.manifest["sha256"],
                     "secure_aggregation": self.stages is not None, "server_learning_rate": self.server_lr,
                     "server_momentum": self.server_momentum if previous is not None else 0.0})
         pause("FEDADS_PAUSE_AFTER_STAGING", str(manifest["version"]))

@@ -31,6 +31,18 @@ class AuditGap(Exception):
     """The database's audit log lacks or differs from a record a signed manifest names."""
 
 
+def _check_base(parent: ModelVersion | None, manifest: dict) -> None:
+    """A round's version is signed only if it was built on the version this coordinator published."""
+    base = manifest["parent_version"]
+    if parent is None:
+        raise StoreError("precondition", f"the round's base version {base} was never published by this coordinator")
+    used = manifest["extras"].get("base_sha256")
+    if used != parent.sha256:
+        raise StoreError("precondition", f"the aggregator built on a version {base} with sha256 {str(used)[:12]}…, "
+                                         f"not the published {parent.sha256[:12]}… (the registry was altered); "
+                                         "nothing is published")
+
+
 class Publisher:
     def __init__(self, store, registry: ModelRegistry, audit):
         self.store, self.registry, self.audit = store, registry, audit
@@ -62,6 +74,8 @@ class Publisher:
                                                  "only an aggregating round can publish")
             if s.get(ModelVersion, manifest["version"]) is not None:
                 raise StoreError("exists", f"version {manifest['version']} is already published")
+            if round_id:
+                _check_base(s.get(ModelVersion, manifest["parent_version"]), manifest)
             s.add(ModelVersion(version=manifest["version"], parent_version=manifest["parent_version"],
                                round_id=round_id, sha256=manifest["sha256"], size_bytes=manifest["size_bytes"],
                                created_at=time.time(), metrics_json=json.dumps(manifest.get("metrics", {}))))

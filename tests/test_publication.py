@@ -98,7 +98,8 @@ def test_recovery_resolves_every_leftover_of_a_killed_publisher(tmp_path):
     store.create_enrollment("site-a")
     rid = store.create_round({}, 1, {"site-a": "h" * 64})
     store.set_round_state(rid, "AGGREGATING")
-    committed = registry.publish_successor(base, {"w": t["w"] + 1}, round_id=rid, staged=True)
+    built_on_base = {"base_sha256": base["sha256"]}
+    committed = registry.publish_successor(base, {"w": t["w"] + 1}, round_id=rid, staged=True, extras=built_on_base)
     publisher.record(rid, committed)  # the durable step only: as a coordinator killed before the rename leaves it
     registry.publish_successor(base, {"w": t["w"] + 2}, round_id=rid + 1, staged=True)  # never committed
     hand = registry.publish_successor(base, {"w": t["w"] + 3}, round_id=99)  # written by hand, no round
@@ -124,3 +125,33 @@ def test_recovery_resolves_every_leftover_of_a_killed_publisher(tmp_path):
     assert registry.versions() == [committed["version"]]
     assert (tmp_path / "registry" / ".quarantine").is_dir()
 
+
+
+def test_a_round_built_on_an_altered_base_is_never_signed(tmp_path):
+    import numpy as np
+    import pytest
+
+    from coordinator.audit import AuditLog, load_or_create_key
+    from coordinator.publication import Publisher
+    from coordinator.store import CoordinatorStore, StoreError
+
+    store = CoordinatorStore(f"sqlite:///{tmp_path / 'c.db'}")
+    registry = ModelRegistry(tmp_path / "registry")
+    publisher = Publisher(store, registry, AuditLog(store, load_or_create_key(tmp_path / "audit.key")))
+    t = {"w": np.zeros(3, np.float32)}
+    base = publisher.publish_initial({"tensors": t, "scopes": {"w": "global"}, "model_config": {}})
+    store.create_enrollment("site-a")
+    rid = store.create_round({}, 1, {"site-a": "h" * 64})
+    store.set_round_state(rid, "AGGREGATING")
+    records = len(publisher.audit.records())
+    # What an aggregator reading a swapped registry file (with its manifest rewritten to match) reports.
+    forged = registry.publish_successor(base, {"w": t["w"] + 1}, round_id=rid, staged=True,
+                                        extras={"base_sha256": "f" * 64})
+    with pytest.raises(StoreError, match="registry was altered") as refused:
+        publisher.record(rid, forged)
+    assert refused.value.kind == "precondition"
+    assert len(publisher.audit.records()) == records and store.round(rid)["state"] == "AGGREGATING"
+    # The genuine base is accepted.
+    genuine = registry.publish_successor(base, {"w": t["w"] + 1}, round_id=rid + 1, staged=True,
+                                         extras={"base_sha256": base["sha256"]})
+    assert publisher.record(rid, genuine)["seq"] == records
