@@ -54,11 +54,13 @@ def raise_fd_limit(n_sites: int) -> int:
 
 
 def process_stats(pid: int) -> dict:
-    rss = 0
+    rss = threads = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             rss = int(line.split()[1]) // 1024
-    return {"rss_mb": rss, "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+        elif line.startswith("Threads:"):
+            threads = int(line.split()[1])
+    return {"rss_mb": rss, "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": threads}
 
 
 def online_sites(admin) -> int:
@@ -134,7 +136,7 @@ def run(n_sites: int, rounds: int, workdir: Path, progress=print, tls: bool = Tr
 
 
 def fmt(stats: dict) -> str:
-    return f"{stats['rss_mb']} MB / {stats['fds']} fds"
+    return f"{stats['rss_mb']} MB / {stats['fds']} fds / {stats['threads']} threads"
 
 
 def main(argv=None) -> int:
