@@ -11,7 +11,8 @@ from aggregator.service import AggregatorCore, AggregatorServicer
 from fedads.runtime import cli
 from fedads.runtime.logs import setup_logging
 from fedads.runtime.registry import ModelRegistry
-from fedads.runtime.server import BindError, GrpcServer, add_health_flags, add_metrics_flags, start_metrics_server
+from fedads.runtime.server import (BindError, GrpcServer, add_health_flags, add_metrics_flags, add_rpc_threads_flag,
+                                   start_metrics_server)
 from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.v1 import aggregator_pb2_grpc
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-update-mb", type=int, default=2048, help="largest update accepted, in MiB")
     add_metrics_flags(p)
     add_health_flags(p)
+    add_rpc_threads_flag(p)
     add_tls_flags(p)
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return p
@@ -52,7 +54,7 @@ def _main(argv=None) -> int:
     except TransportError as exc:
         parser.exit(2, f"aggregator: {exc}\n")
     core = AggregatorCore(ModelRegistry(args.registry))
-    server = GrpcServer(max_workers=256, interceptors=[PeerAuthorization(METHOD_ROLES, core.certificate_check)]
+    server = GrpcServer(max_workers=args.rpc_threads, interceptors=[PeerAuthorization(METHOD_ROLES, core.certificate_check)]
                         if transport.secure else [])
     server.add(aggregator_pb2_grpc.add_AggregatorServiceServicer_to_server,
                AggregatorServicer(core, args.max_update_mb << 20), ["fedads.v1.AggregatorService"])

@@ -27,8 +27,8 @@ from fedads.runtime.status_codes import code_for
 from fedads.runtime.tls import PeerAuthorization, TransportError, add_tls_flags, transport_from_args
 from fedads.runtime.registry import ModelRegistry
 from fedads.runtime.registry_service import ModelRegistryServicer
-from fedads.runtime.server import (BindError, GrpcServer, add_health_flags, add_metrics_flags, check_bindable,
-                                   start_metrics_server)
+from fedads.runtime.server import (BindError, GrpcServer, add_health_flags, add_metrics_flags, add_rpc_threads_flag,
+                                   check_bindable, start_metrics_server)
 from fedads.v1 import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 
 log = logging.getLogger("coordinator")
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a participant may be disconnected before it counts as dropped")
     add_metrics_flags(p)
     add_health_flags(p)
+    add_rpc_threads_flag(p)
     add_tls_flags(p)
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return p
@@ -150,7 +151,7 @@ def _build_server(args, transport, ca, url, store, lease, registry) -> GrpcServe
     interceptors = [AdminTokenCheck(load_or_create_token(args.admin_token_file))]
     if transport.secure:
         interceptors.insert(0, PeerAuthorization(SERVICE_ROLES, site_certificate_check(store), OPEN_METHODS))
-    server = GrpcServer(max_workers=256, interceptors=interceptors)
+    server = GrpcServer(max_workers=args.rpc_threads, interceptors=interceptors)
     server.add(coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
                CoordinatorServicer(store, hub, rounds, ca), ["fedads.v1.CoordinatorService"])
     server.add(admin_pb2_grpc.add_AdminServiceServicer_to_server,

@@ -30,6 +30,10 @@ CHANNEL_OPTIONS = [
 # calls between the two, so operator calls reach an instance that holds no sites (DESIGN §9).
 NO_PORT_SHARING = [("grpc.so_reuseport", 0)]
 SERVER_OPTIONS = CHANNEL_OPTIONS + [("grpc.http2.min_ping_interval_without_data_ms", 10_000)] + NO_PORT_SHARING
+# The coordinator's and aggregator's servers hold one worker thread per connected site's task stream and per
+# site waiting in a SecAgg+ stage; an RPC beyond the pool waits unserved. The pool is therefore sized above the
+# number of sites expected at once (bench/load runs 1,000 with --rpc-threads 1100).
+DEFAULT_RPC_THREADS = 256
 
 
 class BindError(RuntimeError):
@@ -166,6 +170,12 @@ def add_metrics_flags(parser) -> None:
     parser.add_argument("--metrics-port", type=int, default=0, help="Prometheus /metrics port (0: off)")
     parser.add_argument("--metrics-host", default="127.0.0.1",
                         help="address the metrics endpoint binds (0.0.0.0 inside a container)")
+
+
+def add_rpc_threads_flag(parser) -> None:
+    parser.add_argument("--rpc-threads", type=int, default=DEFAULT_RPC_THREADS,
+                        help="gRPC worker threads; each site connected at once holds one: set above the number of "
+                             "sites")
 
 
 def add_health_flags(parser) -> None:

@@ -58,9 +58,17 @@ class Transport:
     def channel(self, address: str, options=()) -> grpc.Channel:
         if self.identity is None:
             return grpc.insecure_channel(address, options=list(options))
+        return grpc.secure_channel(address, self._channel_credentials(), options=list(options))
+
+    def aio_channel(self, address: str, options=()) -> grpc.aio.Channel:
+        """The same channel for asyncio callers (many sites in one event loop: bench/load)."""
+        if self.identity is None:
+            return grpc.aio.insecure_channel(address, options=list(options))
+        return grpc.aio.secure_channel(address, self._channel_credentials(), options=list(options))
+
+    def _channel_credentials(self) -> grpc.ChannelCredentials:
         i = self.identity
-        creds = grpc.ssl_channel_credentials(i.ca_pem, i.key_pem, i.cert_pem)
-        return grpc.secure_channel(address, creds, options=list(options))
+        return grpc.ssl_channel_credentials(i.ca_pem, i.key_pem, i.cert_pem)
 
     def _need(self) -> Identity:
         if self.identity is None:
