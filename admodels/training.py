@@ -126,7 +126,9 @@ class LocalStep:
     def __init__(self, model: FedAdsModel, private: PrivateUserState | None, settings: TrainSettings):
         params = [{"params": list(model.parameters())}]
         if private is not None:
-            params.append({"params": list(private.parameters()), "lr": settings.lr * settings.private_lr_scale})
+            params.append({"params": private.per_user_parameters(), "lr": settings.lr * settings.private_lr_scale})
+            if len(private.user_feature_emb):
+                params.append({"params": list(private.user_feature_emb.values()), "lr": settings.lr})
         self.opt = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
         self.anchor = [p.detach().clone() for p in model.parameters()] if settings.prox_mu > 0 else None
         self.model, self.private, self.settings = model, private, settings

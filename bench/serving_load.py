@@ -14,7 +14,7 @@ from fedads.v1 import serving_pb2 as spb
 from fedads.v1 import serving_pb2_grpc
 from fedads.runtime.tls import Transport
 
-PLAIN = Transport.insecure()  # these runs measure or fuzz the services, not TLS
+PLAIN = Transport.insecure()  # without --tls-dir
 
 
 def main() -> None:
@@ -26,8 +26,10 @@ def main() -> None:
     p.add_argument("--max-seconds", type=float, default=6.0)
     p.add_argument("--n-items", type=int, required=True)
     p.add_argument("--users", type=int, default=64)
+    p.add_argument("--tls-dir", default="", help="the client's identity folder (mTLS); plaintext without it")
     args = p.parse_args()
-    stub = serving_pb2_grpc.ServingServiceStub(channel(args.address, PLAIN))
+    transport = Transport.from_dir(args.tls_dir) if args.tls_dir else PLAIN
+    stub = serving_pb2_grpc.ServingServiceStub(channel(args.address, transport))
     rng = np.random.default_rng(0)
     cands = [[spb.Candidate(ad_id=ad_id(int(x)), bid=1.0)
               for x in rng.choice(np.arange(1, args.n_items + 1), args.candidates, replace=False)] for _ in range(16)]

@@ -111,8 +111,10 @@ class LocalStore:
         os.replace(tmp, self.root / f"{name}.safetensors")
 
     # private parameters
-    def load_private(self, config: ModelConfig, user_keys: np.ndarray, seed: int) -> PrivateUserState:
-        state = PrivateUserState(config, len(user_keys), seed=seed)
+    def load_private(self, config: ModelConfig, user_keys: np.ndarray, seed: int,
+                     user_features=None) -> PrivateUserState:
+        """user_features: the users' UserFeatureCodes, where the model reads user features."""
+        state = PrivateUserState(config, len(user_keys), seed=seed, user_features=user_features)
         saved = self._load_for_users("private", user_keys)
         if saved is not None:
             shapes_match = all(saved[k].shape == v.shape for k, v in state.state_dict().items() if k in saved)

@@ -14,6 +14,7 @@ from admodels.data.impressions import ImpressionData
 from admodels.data.sequences import SequenceData
 from admodels.models.ad_features import model_features
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
+from admodels.models.user_features import UserFeatureCodes
 from admodels.training import (PRIVATE_LR_SCALE, LocalStep, TrainSettings, epoch_targets, evaluate,
                                evaluate_full_ranking, evaluate_impressions, pick_device, train_local)
 from client_agent.local_store import LocalStore
@@ -88,6 +89,8 @@ class SiteTrainer:
         self.eval_seed = eval_seed
         self._data: SequenceData | None = None
         self._data_key: tuple | None = None
+        self._user_codes: UserFeatureCodes | None = None  # the users' feature rows, for the model that reads them
+        self._user_codes_key: tuple | None = None
         self.privacy = privacy or SitePrivacy(store.root)
         self.embedding_noise = embedding_noise
         # Resume the local optimiser across rounds. Its moments are statistics of site data and stay on site
@@ -124,6 +127,16 @@ class SiteTrainer:
                 self._data = self._data.with_validation()
             self._data_key = key
         return self._data
+
+    def load_private(self, config: ModelConfig, data):
+        """The site's private state for these users, with their user-feature codes where the model reads
+        user features."""
+        key = (tuple(map(str, config.user_features)), data.user_keys.tobytes())
+        if config.user_features and self._user_codes_key != key:
+            self._user_codes = UserFeatureCodes.build(self.site_data, config.user_features, data.user_keys)
+            self._user_codes_key = key
+        codes = self._user_codes if config.user_features else None
+        return self.store.load_private(config, data.user_keys, self.private_seed, codes)
 
     @property
     def num_training_records(self) -> int:
@@ -182,7 +195,7 @@ class SiteTrainer:
             u = self.site_interest(model, data)
             score = interest_score(u, u_bar, train_cfg.interest_beta or 1.0)
         factor = aggregation_factor(train_cfg.weighting or "samples", self.privacy, score)
-        private = self.store.load_private(model.config, data.user_keys, self.private_seed)
+        private = self.load_private(model.config, data)
         base = model.shared_state()
         opt_state = self.store.load_optimizer_state(data.user_keys) if self.keep_optimizer_state else None
         stats = train_local(model, private, data, settings, self.device, progress=progress, step_factory=step_factory,
@@ -229,7 +242,7 @@ class SiteTrainer:
         catalog = self.catalog_for(manifest)
         model = self.build_model(manifest, weights, catalog)
         data = self.data_for(model.config, catalog)
-        private = self.store.load_private(model.config, data.user_keys, self.private_seed)
+        private = self.load_private(model.config, data)
         out = self._evaluate(model, private, data, auc_inputs, split)
         if full_ranking and isinstance(data, SequenceData):
             full = evaluate_full_ranking(model, private, data, device=self.device)

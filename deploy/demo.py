@@ -2,7 +2,8 @@
 
 Starts the aggregator, the coordinator and K client agents as separate processes on loopback,
 runs R rounds, prints per-round held-out HR@10/NDCG@10 (99 sampled negatives) and writes a
-JSON report, then starts serving and makes real gRPC inference calls.
+JSON report, then starts serving and makes real gRPC inference calls. It ends with an auction over Taobao
+UserBehavior ads for a held-out user (deploy/auction_demo.py; --auction-rounds 0 skips it).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from deploy import processes as P
+from deploy.auction_demo import run_auction
 from deploy.inference_demo import show_ranking_shift
 from deploy.site_setup import prepare_federation
 from fedads.runtime import cli
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(sizes come from the catalogue)")
     p.add_argument("--workdir", type=Path, default=Path(".demo"), help="scratch folder (wiped at start)")
     p.add_argument("--report", type=Path, default=Path("reports/demo.json"))
+    p.add_argument("--auction-rounds", type=int, default=2,
+                   help="the closing auction on Taobao UserBehavior: federated rounds trained for it (0: skip it)")
     p.add_argument("--insecure", action="store_true",
                    help="plaintext gRPC everywhere (default: a fresh federation CA and mTLS on every link)")
     return p
@@ -116,6 +120,8 @@ def run(args) -> dict:
         client = Transport.insecure() if pki is None else Transport.from_dir(pki["client"])
         P.wait_healthy(serve_addr, client, proc=procs[-1])
         inference = show_ranking_shift(serve_addr, client, workdir, args.dataset, specs[0].folder, args.seed)
+        auction = run_auction(workdir / "userbehavior", tls("serving"), client, args.seed,
+                              rounds=args.auction_rounds) if args.auction_rounds > 0 else None
         report = {
             "dataset": args.dataset, "sites": [s.__dict__ | {"folder": str(s.folder), "config_path": str(s.config_path)}
                                                for s in specs],
@@ -128,6 +134,7 @@ def run(args) -> dict:
             "models": [{"version": m["version"], "sha256": m["sha256"], "size_bytes": m["size_bytes"],
                         "parent": m["parent"], "round": m["round"]} for m in models],
             "inference": inference,
+            "auction": auction,
         }
         return report
     finally:

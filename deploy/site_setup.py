@@ -35,7 +35,7 @@ def site_toml(site_id: str, coordinator: str, threads: int, max_targets_per_user
 def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: str, max_users: int = 0,
                        seed: int = 0, max_seq_len: int = 50, threads: int = 1, max_targets_per_user: int = 0,
                        partition_key: str = "zip_region", model_overrides: dict | None = None,
-                       enroll_address: str = "") -> tuple[list[SiteSpec], dict]:
+                       enroll_address: str = "", user_features: bool = False) -> tuple[list[SiteSpec], dict]:
     """workdir/catalog, workdir/sites/<site>/{data/, site.toml} and workdir/model_config.json (no sizes:
     those come from the catalogue). With `enroll_address` the sites speak mTLS, enrolling there with the CA
     certificate in their folder's ca.crt; without it they are configured insecure. Returns the sites and the
@@ -49,6 +49,12 @@ def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: s
     from admodels.models.ad_features import initial_config
 
     shared = {"max_seq_len": max_seq_len, **(model_overrides or {})}
+    if user_features:
+        # Every column the converter declared: its public ones as shared tables, the others private per site.
+        from admodels.models.user_features import declared_user_features
+        from fedads.eventlog.site_data import SiteData
+
+        shared["user_features"] = declared_user_features(SiteData.load(parts[0].folder / "data"))
     (workdir / "model_config.json").write_text(json.dumps(shared))
     return specs, initial_config(shared, catalog)
 

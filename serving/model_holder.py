@@ -18,6 +18,7 @@ from fedads.catalog.catalog import Catalog, CatalogError
 from fedads.runtime.catalog_store import CatalogStore
 from fedads.runtime.manifest_signing import ModelTrust
 from fedads.runtime.registry import ModelRegistry, RegistryError
+from serving.newer_ads import extend_model
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,13 @@ class LoadedModel:
     model: FedAdsModel
     config: ModelConfig
     sha256: str
-    catalog: Catalog
-    ad_index: dict  # ad id string → the model's catalogue index
+    catalog: Catalog  # the catalogue the model was trained with (its manifest names it)
+    ad_index: dict  # ad id string → index, over ad_catalog
+    ad_catalog: Catalog | None = None  # the catalogue whose ads it scores: a newer one for a feature model
+
+    @property
+    def ad_catalog_version(self) -> int:
+        return (self.ad_catalog or self.catalog).version
 
 
 def load_version(registry: ModelRegistry, version: int, trust: ModelTrust | None = None) -> LoadedModel:
@@ -42,7 +48,8 @@ def load_version(registry: ModelRegistry, version: int, trust: ModelTrust | None
     if not ref.get("version"):
         raise RegistryError(f"model version {manifest['version']} names no catalogue; refusing to serve it")
     try:
-        catalog = CatalogStore(registry.root).get(ref["version"], ref["sha256"])
+        store = CatalogStore(registry.root)
+        catalog = store.get(ref["version"], ref["sha256"])
     except CatalogError as exc:
         raise RegistryError(f"model version {manifest['version']}: {exc}") from exc
     config = ModelConfig.from_dict(manifest["model_config"])
@@ -55,7 +62,17 @@ def load_version(registry: ModelRegistry, version: int, trust: ModelTrust | None
         raise RegistryError(f"model version {manifest['version']}: {exc}") from exc
     model.load_shared_state(st_load(data))
     model.eval()
-    loaded = LoadedModel(manifest["version"], model, config, manifest["sha256"], catalog, catalog.lookup())
+    ad_catalog = catalog
+    newest = store.latest_version()
+    if config.features and newest > catalog.version:
+        # Ads added since the model's catalogue are scored through their features (serving.newer_ads).
+        try:
+            ad_catalog = store.get(newest)
+            model = extend_model(model, catalog, ad_catalog)
+        except (CatalogError, ValueError) as exc:
+            raise RegistryError(f"model version {manifest['version']} on catalogue version {newest}: {exc}") from exc
+    loaded = LoadedModel(manifest["version"], model, config, manifest["sha256"], catalog, ad_catalog.lookup(),
+                         ad_catalog)
     if trust is not None:
         trust.accept(manifest)
     return loaded
@@ -128,10 +145,18 @@ class ModelHolder:
                 del self._by_version[v]
 
     def refresh(self) -> bool:
-        """Swap to the newest intact published version if it is newer; True when swapped."""
-        if self.pinned_version:
-            return False
-        loaded = self._newest_intact(self.registry.versions(), floor=self.current.version)
+        """Swap to the newest intact published version if it is newer, or to the served version extended to a
+        newer catalogue (a feature model scores the new ads through their features); True when swapped."""
+        loaded = None
+        if not self.pinned_version:
+            loaded = self._newest_intact(self.registry.versions(), floor=self.current.version)
+        if loaded is None and self.current.config.features and \
+                CatalogStore(self.registry.root).latest_version() > self.current.ad_catalog_version:
+            try:
+                loaded = load_version(self.registry, self.current.version, self.trust)
+            except Exception as exc:  # noqa: BLE001 - keep serving the catalogue it has
+                log.error("newer catalogue not taken up", extra={"version": self.current.version,
+                                                                  "reason": str(exc)[:300]})
         if loaded is None:
             return False
         with self._lock:

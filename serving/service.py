@@ -52,7 +52,7 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
         loaded = self._model(context, request.model_version)
         try:
             check_user(request.user_id)
-            resolved = resolve(request.candidates, loaded.ad_index, loaded.catalog.version)
+            resolved = resolve(request.candidates, loaded.ad_index, loaded.ad_catalog_version)
         except RequestError as exc:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         history = history_indices(self.store.recent(request.user_id), loaded.ad_index)

@@ -33,7 +33,10 @@ def _stretches(flat: np.ndarray, samples: int):
 
 def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(federation_factory):
     # site-01 resumes its local Adam state across rounds: those moments must stay on site too.
-    fed = federation_factory(n_sites=3, proxy=True, site_config={"site-01": "keep_optimizer_state = true"}).start()
+    # The model reads MovieLens demographics: age bucket and gender in shared tables, occupation and zip in
+    # each site's private tables, which must stay on site like the user embeddings.
+    fed = federation_factory(n_sites=3, proxy=True, site_config={"site-01": "keep_optimizer_state = true"},
+                             user_features=True).start()
     registry = ModelRegistry(fed.registry)
     sent_vectors, masked_uploads, site_01_steps = [], [], 0
     # Round 2 takes a larger global step (server learning rate η) with server momentum β: it also
@@ -52,6 +55,11 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
         previous = registry.load(base_manifest["parent_version"])[1] if beta else None
         assert manifest["parent_version"] == info["base_version"] and manifest["round_id"] == info["round_id"]
         assert all(t["scope"] != "private" for t in manifest["tensors"])
+        published_names = {t["name"]: t["scope"] for t in manifest["tensors"]}
+        assert {n: published_names.get(n) for n in ("user_feature_emb.age_bucket.weight",
+                                                      "user_feature_emb.gender.weight")} == {
+            "user_feature_emb.age_bucket.weight": "global", "user_feature_emb.gender.weight": "global"}
+        assert not any("zip" in n or "occupation" in n for n in published_names)
         offsets, n_tensor_values = _offsets(manifest)
 
         sums, weight_sums = None, {}
@@ -98,11 +106,13 @@ def test_rounds_publish_weighted_average_and_nothing_private_crosses_the_wire(fe
     for vector in sent_vectors:
         for stretch in _stretches(vector, 50):
             assert stretch not in wire
-    # No private parameter (user embeddings, user FFN factors) appears in any byte sent.
+    # No private parameter (user embeddings, user FFN factors, the site's user-feature tables) appears in any
+    # byte sent.
     checked = 0
     for site in fed.sites:
         private = load_file(str(site.folder / "state" / "private.safetensors"))
-        for name in ("user_emb", "ffn_down", "ffn_up"):
+        assert {"user_feature_emb.occupation", "user_feature_emb.zip"} <= set(private)
+        for name in ("user_emb", "ffn_down", "ffn_up", "user_feature_emb.occupation", "user_feature_emb.zip"):
             rows = private[name].numpy().reshape(-1, private[name].shape[-1])
             for row in rows:
                 if np.any(row != 0):

@@ -12,6 +12,8 @@ from admodels.layers.encoder import EncoderLayer, causal_mask
 from admodels.layers.multifaceted_ffn import GatingNetwork, InterestEncoder
 from admodels.layers.positional import sinusoidal_positions
 from admodels.models.ad_features import AdFeatures
+from admodels.models.user_features import GLOBAL as GLOBAL_FEATURE
+from admodels.models.user_features import UserFeatureCodes, check_user_features, global_rows
 from admodels.scopes import GLOBAL, PRIVATE, declare_scope, parameter_scopes, statistic_parameters
 
 
@@ -40,6 +42,9 @@ class ModelConfig:
     # Training only, feature models only: the share of ad occurrences whose id embedding is dropped, so that
     # the model learns to score an ad through its features, as it must for ads it never saw (cold start).
     id_dropout: float = 0.0
+    # The user-feature columns the user vector reads (admodels.models.user_features): [{"name", "scope",
+    # "values"}]; `global` ones are shared tables with the listed values, `private` ones live at each site.
+    user_features: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,13 +59,15 @@ class ModelConfig:
 
 
 class PrivateUserState(nn.Module):
-    """A site's private parameters: one embedding and one low-rank FFN per local user. Never sent."""
+    """A site's private parameters: one embedding and one low-rank FFN per local user, and the site's own
+    user-feature tables (with each user's codes, as unsaved buffers). Never sent."""
 
     # Which axis of each tensor is the user's (a record reads only its own user's slice: DP-SGD's
     # per-record gradients keep just that slice, privacy.dp.row_sparse).
     USER_AXIS = {"user_emb": 0, "ffn_down": 1, "ffn_up": 1}
 
-    def __init__(self, config: ModelConfig, n_users: int, seed: int = 0):
+    def __init__(self, config: ModelConfig, n_users: int, seed: int = 0,
+                 user_features: UserFeatureCodes | None = None):
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
         d, r = config.dim, config.private_rank
@@ -68,11 +75,49 @@ class PrivateUserState(nn.Module):
         self.ffn_down = nn.Parameter(torch.randn(config.layers, n_users, d, r, generator=gen) * (d ** -0.5))
         # Up-projection starts at zero so a new user's private FFN starts as a no-op.
         self.ffn_up = nn.Parameter(torch.zeros(config.layers, n_users, r, d))
+        # The site's user-feature tables: their own generator, so a state without them draws as before.
+        self.user_feature_emb = nn.ParameterDict()
+        self._user_codes: dict[str, tuple[str, bool]] = {}  # feature -> (buffer, reads a shared table)
+        if user_features is not None and not user_features.empty:
+            fgen = torch.Generator().manual_seed(seed + 1)
+            for name, rows in user_features.private_rows.items():
+                table = torch.randn(rows, d, generator=fgen) * 0.02
+                table[0] = 0.0
+                self.user_feature_emb[name] = nn.Parameter(table)
+            for i, (name, codes) in enumerate([*user_features.private_codes.items(),
+                                               *user_features.global_codes.items()]):
+                if len(codes) != n_users:
+                    raise ValueError(f"user feature {name!r} has codes for {len(codes)} users, the state {n_users}")
+                self.register_buffer(f"_ucodes_{i}", torch.from_numpy(codes), persistent=False)
+                self._user_codes[name] = (f"_ucodes_{i}", name in user_features.global_codes)
         declare_scope(self, PRIVATE)
 
     @property
     def n_users(self) -> int:
         return self.user_emb.shape[0]
+
+    @property
+    def has_user_features(self) -> bool:
+        return bool(self._user_codes)
+
+    def per_user_parameters(self) -> list[nn.Parameter]:
+        """Rows each of which one user trains (the private rate applies); the feature tables are shared by
+        the site's users and train at the shared rate."""
+        return [self.user_emb, self.ffn_down, self.ffn_up]
+
+    def feature_vector(self, users: torch.Tensor, shared_tables: nn.ModuleDict) -> torch.Tensor | None:
+        """(B, D): the sum of the users' feature embeddings, private tables and shared ones."""
+        out = None
+        for name, (buf, shared) in self._user_codes.items():
+            codes = getattr(self, buf)[users]
+            if shared:
+                if name not in shared_tables:
+                    raise ValueError(f"the model has no shared table for the user feature {name!r}")
+                v = shared_tables[name](codes)
+            else:
+                v = nn.functional.embedding(codes, self.user_feature_emb[name], padding_idx=0)
+            out = v if out is None else out + v
+        return out
 
 
 class ScoreHead(nn.Module):
@@ -119,6 +164,17 @@ class FedAdsModel(nn.Module):
             with torch.no_grad():
                 table.weight[0].zero_()
             self.feature_emb[f["name"]] = table
+        # User-side: the shared tables of the public user features, created after every ad-side parameter
+        # so that a model without them initialises as before. Private ones live in PrivateUserState.
+        check_user_features(config.user_features)
+        self.user_feature_emb = declare_scope(nn.ModuleDict(), GLOBAL)
+        for f in config.user_features:
+            if f.get("scope") == GLOBAL_FEATURE:
+                table = nn.Embedding(global_rows(f), d, padding_idx=0)
+                nn.init.normal_(table.weight, std=0.05)
+                with torch.no_grad():
+                    table.weight[0].zero_()
+                self.user_feature_emb[f["name"]] = table
         self._code_buffers: dict[str, str] = {}
         if ad_features is not None:
             self.attach_features(ad_features)
@@ -186,6 +242,8 @@ class FedAdsModel(nn.Module):
         valid = (~pad).unsqueeze(-1).float()
         summary = self.interest(x)
         user_emb = private.user_emb[users] if private is not None else torch.zeros_like(summary)
+        if private is not None and private.has_user_features:
+            user_emb = user_emb + private.feature_vector(users, self.user_feature_emb)
         if self.config.use_groups:
             gate = self.gate(summary, user_emb)
         else:

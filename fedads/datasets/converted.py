@@ -28,6 +28,8 @@ class Converted:
     keys: dict[str, np.ndarray]
     interaction_only: bool
     users: pa.Table | None = None  # private user features (user_id + columns), kept on the site
+    user_feature_columns: tuple[str, ...] = ()  # the columns of users a model may read (private by default)
+    public_user_features: dict = field(default_factory=dict)  # low-cardinality ones: column -> every value
     default_key: str = ""
     default_split: str = ""   # the split when none is given (default: the natural key default_key)
     dirichlet_key: str = ""   # the label dirichlet:ALPHA splits over when it names none (default: default_key)
@@ -112,6 +114,8 @@ def write_federation(conv: Converted, out: Path, n_sites: int, split_by: str = "
                            folder / "users.parquet")
             users_file = "users.parquet"
         SiteData(folder / "events.parquet", folder / users_file if users_file else None,
-                 conv.interaction_only, conv.name).write(folder / "data.toml")
+                 conv.interaction_only, conv.name,
+                 list(conv.user_feature_columns) if users_file else [],
+                 dict(conv.public_user_features) if users_file else {}).write(folder / "data.toml")
         parts.append(SitePart(site_id, folder.parent, len(site_users), rows.num_rows))
     return catalog, parts

@@ -58,7 +58,22 @@ def _users(name: str) -> pa.Table:
         rows = [ln.split("::") for ln in (folder / "users.dat").read_text(encoding="latin-1").splitlines()
                 if ln.strip()]
         cols = {"user_id": 0, "gender": 1, "age": 2, "occupation": 3, "zip": 4}
-    return pa.table({k: pa.array([r[i].strip() for r in rows], pa.string()) for k, i in cols.items()})
+    table = {k: [r[i].strip() for r in rows] for k, i in cols.items()}
+    # ML-1M's age is already its bucket; ML-100K's raw age is bucketed the same way, so both declare one
+    # low-cardinality public field.
+    table["age_bucket"] = [age_bucket(a) for a in table["age"]] if name == "ml-100k" else table["age"]
+    return pa.table({k: pa.array(v, pa.string()) for k, v in table.items()})
+
+
+AGE_BUCKETS = ("1", "18", "25", "35", "45", "50", "56")  # ML-1M's README: under 18, 18-24, ..., 56+
+# Public (global) user-feature tables: the two low-cardinality profile fields; occupation and zip stay private.
+PUBLIC_USER_FEATURES = {"age_bucket": list(AGE_BUCKETS), "gender": ["F", "M"]}
+
+
+def age_bucket(age: str) -> str:
+    """ML-1M's age bucket of a raw age: the largest bucket start at or below it (under 18 → "1")."""
+    years = int(age)
+    return next(b for b in reversed(AGE_BUCKETS) if years >= int(b)) if years >= 18 else "1"
 
 
 def convert(name: str) -> Converted:
@@ -70,6 +85,7 @@ def convert(name: str) -> Converted:
                        "conversion": pa.array((rating >= 4).astype(np.int8)), "value": pa.array(rating)})
     return Converted(name, _movies(name), SCHEMA, events, data.user_ids.astype(str),
                      {"zip_region": data.zip_region, "occupation": data.occupation}, interaction_only=True,
-                     users=_users(name), default_key="zip_region", dirichlet_key="occupation",
+                     users=_users(name), user_feature_columns=("age_bucket", "gender", "occupation", "zip"),
+                     public_user_features=PUBLIC_USER_FEATURES, default_key="zip_region", dirichlet_key="occupation",
                      text_fields=("title", "genres"),
                      notes=["interaction-only: every rating is a click; conversion = rating ≥ 4; value = rating"])

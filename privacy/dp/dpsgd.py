@@ -52,6 +52,11 @@ class DPSGDStep:
         bench/dp_step times it against; the release is the same)."""
         if settings.prox_mu > 0:
             raise ValueError("DP-SGD does not combine with FedProx here: the proximal term is not per-record")
+        if private is not None and private.has_user_features:
+            # A record's private slices are renumbered to its own user (row_sparse), which the users'
+            # feature codes are not: refuse rather than read another user's features.
+            raise ValueError("DP-SGD (dp_unit record) does not train user features yet; drop user_features "
+                             "from the model config or use site-level DP")
         self.settings, self.sample_rate = settings, sample_rate
         self.wrapped = _WithPrivate(model, private)
         self.shared = {f"model.{n}": p for n, p in model.named_parameters() if p.requires_grad}
