@@ -180,6 +180,10 @@ class FedAdsModel(nn.Module):
         if not hasattr(self, "_semantic_vectors"):
             raise RuntimeError("this model reads text vectors but has none attached; build it with the AdFeatures "
                                "of its catalogue (admodels.models.ad_features.model_features)")
+        if ids.numel() > self._semantic_vectors.shape[0]:
+            # Linear: projecting every ad once and gathering equals gathering then projecting, and a batch of
+            # behaviour sequences reads far more rows than the catalogue holds.
+            return self.semantic(self._semantic_vectors)[ids]
         return self.semantic(self._semantic_vectors[ids])
 
     def ad_embed(self, ids: torch.Tensor, codes: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
