@@ -82,7 +82,7 @@ class Federation:
 
     def __init__(self, workdir: Path, n_sites: int = 3, max_users: int = 60, proxy: bool = False,
                  reconnect_grace_s: float = 2.0, seed: int = 0, site_config: dict[str, str] | None = None,
-                 tls: bool | None = None):
+                 tls: bool | None = None, model_overrides: dict | None = None):
         self.workdir = workdir
         # mTLS like production, except where a test reads the application bytes on the wire.
         self.tls = (not proxy) if tls is None else tls
@@ -99,7 +99,8 @@ class Federation:
         site_coord = self.coord_proxy.address if proxy else self.coordinator
         self.sites, self.model_config = prepare_federation("ml-100k", n_sites, workdir, site_coord, max_users, seed,
                                                            max_seq_len=20, max_targets_per_user=10,
-                                                           enroll_address=self.enroll_address if self.tls else "")
+                                                           enroll_address=self.enroll_address if self.tls else "",
+                                                           model_overrides=model_overrides)
         for site in self.sites:  # extra site.toml lines, e.g. a site's privacy settings
             extra = (site_config or {}).get(site.site_id) or (site_config or {}).get("*", "")
             if extra:

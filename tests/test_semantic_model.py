@@ -162,3 +162,15 @@ def test_semantic_configs_refuse_catalogues_without_matching_vectors(catalog):
         model.attach_features(AdFeatures(AdFeatures.from_catalog(catalog, list(config.features)).codes))
     with pytest.raises(RuntimeError, match="none attached"):
         model.semantic_embed(torch.tensor([1]))
+
+
+def test_the_round_config_carries_distill_weight_with_one_default():
+    from admodels.training import DISTILL_WEIGHT
+    from coordinator.round_config import RoundConfigError, RoundSettings
+    from fedads.v1 import admin_pb2 as pb
+
+    assert RoundSettings.from_proto(pb.RoundConfig()).distill_weight == DISTILL_WEIGHT == TrainSettings().distill_weight == 0
+    assert RoundSettings.from_proto(pb.RoundConfig(distill_weight=0.5)).distill_weight == 0.5
+    for bad in (-0.1, float("nan"), 1e6):
+        with pytest.raises(RoundConfigError, match="distill weight"):
+            RoundSettings.from_proto(pb.RoundConfig(distill_weight=bad))
