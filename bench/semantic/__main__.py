@@ -54,8 +54,10 @@ def derive(base: Path, target: Path, make) -> dict:
 
 def evaluate_cold(trainers, manifest, weights, cold: np.ndarray) -> dict:
     c = [ranks(t, manifest, weights, "test", None, only_targets=cold)[0] for t in trainers]
+    new = [ranks(t, manifest, weights, "test", None, only_targets=cold, fresh_rows=cold)[0] for t in trainers]
     w = [ranks(t, manifest, weights, "validation", None)[0] for t in trainers]
-    return {"cold": metrics(np.concatenate(c)), "warm": metrics(np.concatenate(w))}
+    return {"cold": metrics(np.concatenate(c)), "new_ad": metrics(np.concatenate(new)),
+            "warm": metrics(np.concatenate(w))}
 
 
 def evaluate_domains(trainers, manifest, weights, domains: dict) -> dict:
@@ -84,7 +86,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.from_json:
-        write_report(json.loads(args.from_json.read_text()), args.out)
+        results = json.loads(args.from_json.read_text())
+        if "text_noise" not in results:  # a run stopped before its end: the cosines need only the catalogue
+            results["text_noise"] = text_noise_cosines(Catalog.load(args.workdir / "base" / "catalog").semantic[1:])
+        write_report(results, args.out)
         return 0
     cfg = SimConfig(rounds=args.rounds, lr=args.lr, final_lr=args.final_lr, batch_size=args.batch_size,
                     max_targets_per_user=args.max_targets_per_user, private_lr_scale=0.1, seed=args.seed)

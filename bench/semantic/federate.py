@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from admodels.models.ad_features import initial_config
+from admodels.models.fedads_model import build_model
 from admodels.training import score_candidates
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import SitePrivacy
@@ -75,12 +77,19 @@ def federate(template: Path, run_dir: Path, spec: RunSpec, cfg: SimConfig) -> tu
 
 
 def ranks(trainer: SiteTrainer, manifest: dict, weights: bytes, split: str, pool: np.ndarray | None,
-          only_targets: np.ndarray | None = None, negatives: int = 99, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+          only_targets: np.ndarray | None = None, negatives: int = 99, seed: int = 0,
+          fresh_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """0-based rank (ties against the target) of each evaluated user's held-out item among `negatives`
     seeded negatives from pool (default: every ad) the user never interacted with; and the targets.
-    only_targets: evaluate only users whose held-out item is one of these ads."""
+    only_targets: evaluate only users whose held-out item is one of these ads. fresh_rows: these ads' id rows
+    replaced by the initialisation catalogue growth gives an appended ad (admodels.models.growth), i.e. the
+    ads scored as brand-new creatives rather than as catalogue ads that training sampled as negatives."""
     catalog = trainer.catalog_for(manifest)
     model = trainer.build_model(manifest, weights, catalog)
+    if fresh_rows is not None:
+        fresh = build_model(model.config, seed=0).item_emb.weight.detach()
+        with torch.no_grad():
+            model.item_emb.weight[torch.from_numpy(fresh_rows)] = fresh[torch.from_numpy(fresh_rows)]
     data = trainer.data_for(model.config, catalog)
     private = trainer.store.load_private(model.config, data.user_keys, trainer.private_seed)
     back = {"test": 1, "validation": 2}[split]
