@@ -77,9 +77,11 @@ def main(argv=None) -> int:
     ap.add_argument("--final-lr", type=float, default=0.001)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--max-targets-per-user", type=int, default=20)
-    ap.add_argument("--distill-weight", type=float, default=1.0)
+    ap.add_argument("--distill-weight", default="1.0,0.1", help="λ of the distillation rows, comma-separated")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--parts", default="cold,privacy,domains")
+    ap.add_argument("--parts", default="cold,domains,privacy",
+                    help="cold (all four cold-start rows), distill (its distillation rows only), domains, privacy")
+    ap.add_argument("--append", action="store_true", help="add these runs to the saved reports/semantic.json")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/fedads-bench-semantic"))
     ap.add_argument("--out", type=Path, default=Path("reports"))
     ap.add_argument("--from-json", type=Path, default=None, help="rewrite the report from a saved JSON")
@@ -102,13 +104,19 @@ def main(argv=None) -> int:
     parts = set(args.parts.split(","))
     jobs = []  # (table, spec, template): cold, then the domains, then the noise runs
     cold = cold_ads(catalog, args.seed)
-    if parts & {"cold", "privacy"}:
+    if args.append and json_path.exists():
+        results["runs"] = json.loads(json_path.read_text())["runs"]
+        results.update({k: v for k, v in json.loads(json_path.read_text()).items() if k not in ("runs", "settings")})
+    distill = [RunSpec(f"+ distillation λ={w:g}", SEMANTICS, distill_weight=w)
+               for w in map(float, args.distill_weight.split(","))]
+    if parts & {"cold", "privacy", "distill"}:
         results["cold_split"] = derive(base, args.workdir / "cold", lambda d: make_cold(d, catalog, args.seed))
     if "cold" in parts:
         jobs += [("cold", s, "cold") for s in (
             RunSpec("ID only", {"use_features": False}), RunSpec("ID + features", FEATURES),
-            RunSpec("ID + features + semantics", SEMANTICS),
-            RunSpec("+ distillation", SEMANTICS, distill_weight=args.distill_weight))]
+            RunSpec("ID + features + semantics", SEMANTICS), *distill)]
+    elif "distill" in parts:
+        jobs += [("cold", s, "cold") for s in distill]
     if "domains" in parts:
         results["domain_split"] = derive(base, args.workdir / "domains", lambda d: make_domains(d, catalog))
         jobs += [("domains", RunSpec("comedy alone (single-domain)", SEMANTICS, sites=COMEDY_SITES), "domains"),

@@ -8,6 +8,11 @@ def _row(name: str, m: dict) -> str:
     return f"| {name} | {m['users']} | {m['hr_at_10']:.3f} | {m['ndcg_at_10']:.3f} | {m['hit_at_1']:.3f} |"
 
 
+def _name(r: dict) -> str:
+    w = r.get("distill_weight")
+    return r["name"] + (f" λ={w:g}" if w and "λ" not in r["name"] else "")
+
+
 def write_report(results: dict, out: Path) -> None:
     s = results["settings"]
     lines = ["# SF-UBM semantic stage on MovieLens-100K (8 zip-region sites, federated)", "",
@@ -33,13 +38,13 @@ def write_report(results: dict, out: Path) -> None:
             c, w = r["cold"], r["warm"]
             n = r.get("new_ad") or {"hr_at_10": float("nan"), "hit_at_1": float("nan")}
             cos = f"{r['embedding_cosine']:.4f}" if r.get("embedding_cosine") else "-"
-            lines.append(f"| {r['name']} | {c['users']} | {c['hr_at_10']:.3f} | {c['ndcg_at_10']:.3f} | "
+            lines.append(f"| {_name(r)} | {c['users']} | {c['hr_at_10']:.3f} | {c['ndcg_at_10']:.3f} | "
                          f"{c['hit_at_1']:.3f} | {n['hr_at_10']:.3f} | {n['hit_at_1']:.3f} | {w['hr_at_10']:.3f} | "
                          f"{w['ndcg_at_10']:.3f} | {w['hit_at_1']:.3f} | {cos} |")
         base = next((r for r in cold if r["name"] == "ID only"), None)
         if base and base["cold"]["hr_at_10"] > 0:
             best = max(cold, key=lambda r: r["cold"]["hr_at_10"])
-            lines += ["", f"Best cold HR@10: {best['name']}, {best['cold']['hr_at_10'] / base['cold']['hr_at_10']:.1f}× "
+            lines += ["", f"Best cold HR@10: {_name(best)}, {best['cold']['hr_at_10'] / base['cold']['hr_at_10']:.1f}× "
                           "the ID-only model's."]
     noise = results.get("text_noise")
     if noise:
@@ -77,7 +82,7 @@ def _plot(cold: list, dom: list, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     if cold:
-        names = [r["name"] for r in cold]
+        names = [_name(r) for r in cold]
         x = range(len(names))
         for i, (key, split) in enumerate((("hr_at_10", "cold"), ("hr_at_10", "new_ad"), ("hit_at_1", "cold"),
                                           ("hr_at_10", "warm"))):
