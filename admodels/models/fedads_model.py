@@ -135,10 +135,10 @@ class FedAdsModel(nn.Module):
         """Take each ad's feature codes (and text vectors) from a catalogue (AdFeatures.from_catalog)."""
         if self.semantic is not None:
             vectors = ad_features.semantic
-            if vectors is None or vectors.shape != (self.config.n_items + 1, self.config.semantic_dim):
+            shape = (self.config.n_items + 1, self.config.semantic_dim)
+            if vectors is None or vectors.shape != shape:
                 got = None if vectors is None else tuple(vectors.shape)
-                raise ValueError(f"the model reads text vectors of shape {(self.config.n_items + 1, self.config.semantic_dim)}, "
-                                 f"the ad features hold {got}")
+                raise ValueError(f"the model reads text vectors of shape {shape}, the ad features hold {got}")
             self.register_buffer("_semantic_vectors", torch.from_numpy(vectors).to(self.item_emb.weight.device),
                                  persistent=False)
         missing = set(self.feature_emb) - set(ad_features.codes)

@@ -49,7 +49,8 @@ def make_cold(root: Path, catalog: Catalog, seed: int) -> dict:
 
     def keep(t: pa.Table) -> pa.Table:
         nonlocal removed, kept_cold
-        order = np.lexsort((np.arange(t.num_rows), t.column("timestamp").to_numpy(), np.array(t.column("user_id").to_pylist())))
+        users = np.array(t.column("user_id").to_pylist())
+        order = np.lexsort((np.arange(t.num_rows), t.column("timestamp").to_numpy(), users))
         t = t.take(pa.array(order))
         users = np.array(t.column("user_id").to_pylist())
         is_cold = pc.is_in(t.column("ad_id"), value_set=cold_ids).to_numpy(zero_copy_only=False)
