@@ -157,6 +157,8 @@ def test_semantic_configs_refuse_catalogues_without_matching_vectors(catalog):
     config = ModelConfig.from_dict(initial_config({**ARCH, "use_semantics": True}, catalog))
     with pytest.raises(FeatureError, match="384-dimensional"):
         AdFeatures.from_catalog(catalog, list(config.features), text_dim=128)
+    with pytest.raises(ValueError, match="needs semantic_dim"):
+        FedAdsModel(ModelConfig(n_items=12, use_semantics=True, **ARCH))
     model = FedAdsModel(config)
     with pytest.raises(ValueError, match="text vectors of shape"):
         model.attach_features(AdFeatures(AdFeatures.from_catalog(catalog, list(config.features)).codes))

@@ -126,6 +126,9 @@ class FedAdsModel(nn.Module):
                 table.weight[0].zero_()
             self.feature_emb[f["name"]] = table
         self._code_buffers: dict[str, str] = {}
+        if config.use_semantics and not config.semantic_dim:
+            raise ValueError("use_semantics needs semantic_dim, the width of the catalogue's text vectors: size "
+                             "the config from its catalogue (admodels.models.ad_features.initial_config)")
         # After the feature tables, so that a model without semantics initialises exactly as before.
         self.semantic = SemanticAdaptor(config.semantic_dim, d) if config.semantic_dim else None
         if ad_features is not None:
