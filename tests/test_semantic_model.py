@@ -100,7 +100,7 @@ def test_distillation_pulls_id_embeddings_toward_their_semantic_projection_rare_
         distill.loss(ids).backward()
         opt.step()
     after = gaps()
-    assert np.all(after < before)
+    assert np.all(after <= before + 1e-6) and np.all(after[10:] < before[10:])
     # A never-seen ad (weight 1) closes most of its gap; a popular one (weight e^-30) keeps its id embedding.
     shrink = after / before
     assert shrink[10] < 0.2 and shrink[11] < 0.2 and np.all(shrink[:10] > 0.7)
