@@ -17,7 +17,12 @@ from admodels.data.sequences import SequenceData
 from admodels.layers.multifaceted_ffn import balance_loss
 from admodels.metrics import auc, hit_rate_at_k, ndcg_at_k
 from admodels.models.fedads_model import FedAdsModel, PrivateUserState
+from admodels.models.semantic import Distillation, item_counts
 
+
+# The one default of the distillation weight λ of SF-UBM's federated knowledge distillation (off; see
+# admodels.models.semantic): TrainSettings, the simulation and the agent's reading of a TrainConfig.
+DISTILL_WEIGHT = 0.0
 
 # The one default of the private parameters' rate (× lr): local training, federated rounds
 # (coordinator/round_config.py) and the agent's reading of a TrainConfig that leaves it 0.
@@ -42,6 +47,9 @@ class TrainSettings:
     # The private parameters' rate as a multiple of lr. Each user's private rows see only that user's few
     # records, every round, so at the shared rate they overfit them (measured in reports/accuracy_*.md).
     private_lr_scale: float = PRIVATE_LR_SCALE
+    # λ of the distillation term pulling rarely seen ads' id embeddings toward their projected semantics
+    # (admodels.models.semantic.Distillation); needs a model with semantics; 0: off.
+    distill_weight: float = DISTILL_WEIGHT
 
 
 @dataclass
@@ -132,6 +140,7 @@ class LocalStep:
         self.opt = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
         self.anchor = [p.detach().clone() for p in model.parameters()] if settings.prox_mu > 0 else None
         self.model, self.private, self.settings = model, private, settings
+        self.distill = None  # a semantic.Distillation, set by train_local when settings.distill_weight > 0
 
     def batches(self, targets: np.ndarray, rng: np.random.Generator):
         for start in range(0, len(targets), self.settings.batch_size):
@@ -147,6 +156,8 @@ class LocalStep:
         if self.anchor is not None:
             prox = sum(((p - a) ** 2).sum() for p, a in zip(self.model.parameters(), self.anchor))
             loss = loss + 0.5 * self.settings.prox_mu * prox
+        if self.distill is not None:
+            loss = loss + self.distill.loss(torch.cat([seq.reshape(-1), cands.reshape(-1)]))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -184,6 +195,12 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
     if private is not None:
         private.to(device)
     stepper = step_factory(model, private, settings)
+    if settings.distill_weight > 0:
+        if not hasattr(stepper, "distill"):
+            # The term's weights are counts over all of the site's records: no per-record clipping bounds them.
+            raise ValueError("distillation does not combine with record-level DP-SGD: its per-ad weights are "
+                             "counts over the whole site's data; set distill_weight 0 or use site-level DP")
+        stepper.distill = Distillation(model, item_counts(data), settings.distill_weight)
     if optimizer_state is not None:
         stepper.load_state_dict(optimizer_state)
     rng = np.random.default_rng(settings.seed)

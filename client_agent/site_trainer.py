@@ -178,7 +178,7 @@ class SiteTrainer:
                                  seed=train_cfg.seed + self.private_seed,
                                  max_targets_per_user=self.max_targets_per_user,
                                  private_lr_scale=train_cfg.private_lr_scale or PRIVATE_LR_SCALE,
-                                 max_steps=train_cfg.local_steps)
+                                 max_steps=train_cfg.local_steps, distill_weight=train_cfg.distill_weight)
         step_factory = LocalStep
         if self.privacy.record_level:
             self.privacy.configure_records(len(epoch_targets(data, settings.max_targets_per_user)),
@@ -210,6 +210,7 @@ class SiteTrainer:
             trained["item_emb.weight"], cosine = perturb_rows(trained["item_emb.weight"], self.embedding_noise,
                                                               np.random.default_rng())
             privacy["embedding_cosine"] = cosine
+        # Only the shared tensors' deltas leave: the text vectors are buffers of the catalogue, not parameters.
         deltas = {k: trained[k] - base[k] for k in base}
         if self.privacy.enabled:
             deltas = self.privacy.privatise(deltas, np.random.default_rng())

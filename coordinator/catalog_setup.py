@@ -32,7 +32,7 @@ def model_config_for(path: Path, catalog) -> ModelConfig:
             from None
     except json.JSONDecodeError as exc:
         raise CatalogSetupError(f"--init-model {path} is not valid JSON: {exc}") from None
-    for sized in ("n_items", "features"):
+    for sized in ("n_items", "features", "semantic_dim"):
         if sized in raw:
             raise CatalogSetupError(f"--init-model {path}: remove {sized}; model sizes come from the catalogue")
     try:

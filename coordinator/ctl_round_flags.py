@@ -39,6 +39,9 @@ def add_round_flags(s) -> None:
                    help="server momentum β (FedAvgM): the global step also moves β·(old − old's parent); 0: none")
     s.add_argument("--private-lr-scale", type=float, default=D.private_lr_scale,
                    help="learning rate of each site's private parameters as a multiple of --lr")
+    s.add_argument("--distill-weight", type=float, default=D.distill_weight,
+                   help="λ of the sites' distillation of ad semantics into rarely seen ads' id embeddings "
+                        "(needs a model with use_semantics; 0: off)")
     s.add_argument("--accept-noise", action="store_true",
                    help="start even if the sites' DP noise would swamp the average (warned and recorded in the "
                         "audit log); without it such a round is refused")
@@ -53,4 +56,5 @@ def round_config(args) -> pb.RoundConfig:
                           interest_beta=args.interest_beta, personalise_epochs=args.personalise_epochs,
                           stage_deadline_s=args.stage_deadline_s, server_learning_rate=args.server_lr,
                           private_lr_scale=args.private_lr_scale, server_momentum=args.server_momentum,
-                          local_steps=args.local_steps, accept_noise=args.accept_noise)
+                          local_steps=args.local_steps, accept_noise=args.accept_noise,
+                          distill_weight=args.distill_weight)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from admodels.training import PRIVATE_LR_SCALE
+from admodels.training import DISTILL_WEIGHT, PRIVATE_LR_SCALE
 
 WEIGHTINGS = ("samples", "noise", "interest", "interest,noise")
 
@@ -46,6 +46,7 @@ class RoundSettings:
     server_momentum: float = 0.0
     local_steps: int = 0
     accept_noise: bool = False
+    distill_weight: float = DISTILL_WEIGHT
 
     @classmethod
     def from_proto(cls, msg) -> "RoundSettings":
@@ -65,7 +66,7 @@ class RoundSettings:
             stage_deadline_s=given("stage_deadline_s"),
             server_learning_rate=given("server_learning_rate"),
             private_lr_scale=given("private_lr_scale"), server_momentum=msg.server_momentum,
-            local_steps=msg.local_steps, accept_noise=msg.accept_noise)
+            local_steps=msg.local_steps, accept_noise=msg.accept_noise, distill_weight=msg.distill_weight)
         s.validate()
         return s
 
@@ -93,6 +94,8 @@ class RoundSettings:
             (0 <= self.server_momentum < 1, "server momentum must lie in [0, 1)"),
             (0 < self.private_lr_scale <= 10 and math.isfinite(self.private_lr_scale),
              "private lr scale must lie in (0, 10]"),
+            (0 <= self.distill_weight <= 100 and math.isfinite(self.distill_weight),
+             "distill weight must lie in [0, 100] (0: off)"),
             (self.weighting in WEIGHTINGS, f"weighting must be one of {', '.join(WEIGHTINGS)}"),
         ]
         for ok, message in checks:

@@ -287,7 +287,8 @@ class RoundManager:
                                 batch_size=settings.batch_size, prox_mu=settings.prox_mu,
                                 negatives=settings.negatives, seed=settings.seed, weighting=settings.weighting,
                                 interest_beta=settings.interest_beta, personalise_epochs=settings.personalise_epochs,
-                                private_lr_scale=settings.private_lr_scale, local_steps=settings.local_steps)
+                                private_lr_scale=settings.private_lr_scale, local_steps=settings.local_steps,
+                                distill_weight=settings.distill_weight)
         for site, token in tokens.items():
             self.hub.assign(site, cpb.RoundTask(round_id=round_id, kind=cpb.TASK_KIND_TRAIN,
                                                 model_version=rnd["base_version"],

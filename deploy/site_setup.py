@@ -35,12 +35,19 @@ def site_toml(site_id: str, coordinator: str, threads: int, max_targets_per_user
 def prepare_federation(dataset: str, n_sites: int, workdir: Path, coordinator: str, max_users: int = 0,
                        seed: int = 0, max_seq_len: int = 50, threads: int = 1, max_targets_per_user: int = 0,
                        partition_key: str = "zip_region", model_overrides: dict | None = None,
-                       enroll_address: str = "", user_features: bool = False) -> tuple[list[SiteSpec], dict]:
+                       enroll_address: str = "", user_features: bool = False,
+                       encoder=None) -> tuple[list[SiteSpec], dict]:
     """workdir/catalog, workdir/sites/<site>/{data/, site.toml} and workdir/model_config.json (no sizes:
     those come from the catalogue). With `enroll_address` the sites speak mTLS, enrolling there with the CA
-    certificate in their folder's ca.crt; without it they are configured insecure. Returns the sites and the
-    full model config (sizes included) for in-process use."""
-    catalog, parts = write_federation(convert(dataset), workdir, n_sites, partition_key, seed, max_users)
+    certificate in their folder's ca.crt; without it they are configured insecure. A model config with
+    use_semantics embeds the ads' text with the packaged sentence encoder (or `encoder`). Returns the sites
+    and the full model config (sizes included) for in-process use."""
+    if encoder is None and (model_overrides or {}).get("use_semantics"):
+        from fedads.catalog.text_encoder import SentenceEncoder
+
+        encoder = SentenceEncoder()
+    catalog, parts = write_federation(convert(dataset), workdir, n_sites, partition_key, seed, max_users,
+                                      encoder=encoder)
     specs = []
     for p in parts:
         config = p.folder / "site.toml"

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from admodels.ad_eval import pool
 from admodels.metrics import auc
+from admodels.training import DISTILL_WEIGHT
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import BudgetExhausted, SitePrivacy
 from client_agent.site_trainer import SiteTrainer
@@ -47,6 +48,7 @@ class SimConfig:
     batch_size: int = 256
     negatives: int = 4
     prox_mu: float = 0.0
+    distill_weight: float = DISTILL_WEIGHT              # λ of semantic distillation (needs model use_semantics)
     private_lr_scale: float = 1.0                       # the private parameters' lr as a multiple of lr
     max_users: int = 0
     max_targets_per_user: int = 40
@@ -119,7 +121,8 @@ def train_config(cfg: SimConfig, r: int) -> cpb.TrainConfig:
     return cpb.TrainConfig(epochs=cfg.epochs, learning_rate=round_lr(cfg, r), batch_size=cfg.batch_size,
                            negatives=cfg.negatives, prox_mu=cfg.prox_mu, seed=_training_seed(cfg, r),
                            weighting=cfg.weighting, interest_beta=cfg.interest_beta,
-                           private_lr_scale=cfg.private_lr_scale, local_steps=cfg.local_steps)
+                           private_lr_scale=cfg.private_lr_scale, local_steps=cfg.local_steps,
+                           distill_weight=cfg.distill_weight)
 
 
 def tune_config(cfg: SimConfig, r: int) -> cpb.TrainConfig | None:

@@ -82,7 +82,7 @@ class Federation:
 
     def __init__(self, workdir: Path, n_sites: int = 3, max_users: int = 60, proxy: bool = False,
                  reconnect_grace_s: float = 2.0, seed: int = 0, site_config: dict[str, str] | None = None,
-                 tls: bool | None = None, user_features: bool = False):
+                 tls: bool | None = None, user_features: bool = False, model_overrides: dict | None = None):
         self.workdir = workdir
         # mTLS like production, except where a test reads the application bytes on the wire.
         self.tls = (not proxy) if tls is None else tls
@@ -100,7 +100,7 @@ class Federation:
         self.sites, self.model_config = prepare_federation("ml-100k", n_sites, workdir, site_coord, max_users, seed,
                                                            max_seq_len=20, max_targets_per_user=10,
                                                            enroll_address=self.enroll_address if self.tls else "",
-                                                           user_features=user_features)
+                                                           user_features=user_features, model_overrides=model_overrides)
         for site in self.sites:  # extra site.toml lines, e.g. a site's privacy settings
             extra = (site_config or {}).get(site.site_id) or (site_config or {}).get("*", "")
             if extra:

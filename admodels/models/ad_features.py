@@ -8,7 +8,9 @@ ad the model was never trained on is still embedded through its category, brand 
 - categorical: one row per vocabulary value (0 padding, 1 unknown); multi-valued ones are mean-pooled.
 - numeric: bucketised by the catalogue's decile boundaries: 0 padding, 1 missing, 2.. the buckets.
   The table has a fixed number of rows (every decile split), so a grown catalogue never resizes it.
-- text is left to the semantic stage.
+- text: the catalogue's frozen sentence-model vectors (`semantic.parquet`), one row per ad, read by the
+  model's semantic adaptor (admodels.models.semantic) when its config sets use_semantics; like the codes,
+  they come from the catalogue and are never published.
 """
 from __future__ import annotations
 
@@ -39,11 +41,23 @@ def declared_features(catalog) -> list[dict]:
     return out
 
 
+def semantic_dim(catalog) -> int:
+    """The width of the catalogue's text vectors; refuses a catalogue built without them."""
+    if catalog.semantic is None:
+        raise FeatureError(f"catalogue version {catalog.version} holds no text vectors, which use_semantics needs: "
+                           "build it with a [text_encoder] section (fedads-data convert --embed-text)")
+    return int(catalog.semantic.shape[1])
+
+
 def initial_config(architecture: dict, catalog) -> dict:
     """A first model's config: the architecture, sized from the catalogue (ads and, unless
-    use_features is false, one table per categorical/numeric ad feature)."""
+    use_features is false, one table per categorical/numeric ad feature; with use_semantics, the width
+    of the catalogue's text vectors)."""
     use = architecture.get("use_features", True)
-    return {**architecture, "n_items": catalog.n_ads, "features": declared_features(catalog) if use else []}
+    out = {**architecture, "n_items": catalog.n_ads, "features": declared_features(catalog) if use else []}
+    if architecture.get("use_semantics"):
+        out["semantic_dim"] = semantic_dim(catalog)
+    return out
 
 
 def grown_config(old: dict, catalog) -> dict:
@@ -55,6 +69,9 @@ def grown_config(old: dict, catalog) -> dict:
         if f["name"] not in sizes:
             raise FeatureError(f"the model's feature {f['name']!r} is not in catalogue version {catalog.version}")
         features.append({**f, "rows": max(int(f["rows"]), int(sizes[f["name"]]["rows"]))})
+    if old.get("semantic_dim") and semantic_dim(catalog) != int(old["semantic_dim"]):
+        raise FeatureError(f"catalogue version {catalog.version}'s text vectors have {semantic_dim(catalog)} "
+                           f"dimensions, the model's adaptor reads {old['semantic_dim']}")
     return {**old, "n_items": catalog.n_ads, "features": features}
 
 
@@ -82,13 +99,22 @@ def numeric_codes(values: np.ndarray, boundaries) -> np.ndarray:
 
 class AdFeatures:
     """Per feature, a (n_ads + 1, K) int64 array: the rows of that feature's table each ad index reads
-    (row 0, the padding ad, reads padding only)."""
+    (row 0, the padding ad, reads padding only); and, for a model with semantics, the (n_ads + 1, S)
+    float32 text vectors by ad index (row 0 zeros)."""
 
-    def __init__(self, codes: dict[str, np.ndarray]):
+    def __init__(self, codes: dict[str, np.ndarray], semantic: np.ndarray | None = None):
         self.codes = {k: np.asarray(v, dtype=np.int64) for k, v in codes.items()}
+        self.semantic = None if semantic is None else np.ascontiguousarray(semantic, dtype=np.float32)
 
     @classmethod
-    def from_catalog(cls, catalog, features: list[dict]) -> "AdFeatures":
+    def from_catalog(cls, catalog, features: list[dict], text_dim: int = 0) -> "AdFeatures":
+        """text_dim > 0: also the catalogue's text vectors, which must have that width."""
+        semantic = None
+        if text_dim:
+            if semantic_dim(catalog) != int(text_dim):
+                raise FeatureError(f"the model reads {text_dim}-dimensional text vectors, catalogue version "
+                                   f"{catalog.version} holds {semantic_dim(catalog)}-dimensional ones")
+            semantic = catalog.semantic
         codes = {}
         for f in features:
             name = f["name"]
@@ -106,17 +132,25 @@ class AdFeatures:
                 raise FeatureError(f"feature {name!r}: catalogue version {catalog.version} has codes up to "
                                    f"{int(c.max())} but the model's table has {f['rows']} rows; grow the model")
             codes[name] = c
-        return cls(codes)
+        return cls(codes, semantic)
 
     @property
     def n_ads(self) -> int:
-        return next(iter(self.codes.values())).shape[0] - 1 if self.codes else 0
+        if self.codes:
+            return next(iter(self.codes.values())).shape[0] - 1
+        return self.semantic.shape[0] - 1 if self.semantic is not None else 0
 
 
 def model_features(catalog, config) -> AdFeatures | None:
-    """The AdFeatures a model with this config reads from this catalogue (None for an id-only model)."""
-    return AdFeatures.from_catalog(catalog, list(config.features)) if config.features else None
+    """What a model with this config reads from this catalogue: its ad feature codes and, with semantics,
+    its text vectors (None for an id-only model). The one place both are built, for sites, serving and
+    simulation alike."""
+    text_dim = int(getattr(config, "semantic_dim", 0) or 0)
+    if not config.features and not text_dim:
+        return None
+    return AdFeatures.from_catalog(catalog, list(config.features), text_dim)
 
 
 __all__ = ["AdFeatures", "FeatureError", "declared_features", "grown_config", "initial_config", "model_features",
-           "numeric_codes"]
+           "numeric_codes",
+           "semantic_dim"]

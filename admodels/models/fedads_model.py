@@ -12,6 +12,7 @@ from admodels.layers.encoder import EncoderLayer, causal_mask
 from admodels.layers.multifaceted_ffn import GatingNetwork, InterestEncoder
 from admodels.layers.positional import sinusoidal_positions
 from admodels.models.ad_features import AdFeatures
+from admodels.models.semantic import AD_INDEX, SemanticAdaptor
 from admodels.models.user_features import GLOBAL as GLOBAL_FEATURE
 from admodels.models.user_features import UserFeatureCodes, check_user_features, global_rows
 from admodels.scopes import GLOBAL, PRIVATE, declare_scope, parameter_scopes, statistic_parameters
@@ -45,6 +46,11 @@ class ModelConfig:
     # The user-feature columns the user vector reads (admodels.models.user_features): [{"name", "scope",
     # "values"}]; `global` ones are shared tables with the listed values, `private` ones live at each site.
     user_features: list = field(default_factory=list)
+    # True: the ads' frozen text vectors (the catalogue's semantic.parquet) enter the ad embedding through a
+    # global adaptor (admodels.models.semantic). semantic_dim is their width, filled from the catalogue by
+    # initial_config as `features` is; 0: no semantic stage (the model is exactly the one without it).
+    use_semantics: bool = False
+    semantic_dim: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -176,11 +182,24 @@ class FedAdsModel(nn.Module):
                     table.weight[0].zero_()
                 self.user_feature_emb[f["name"]] = table
         self._code_buffers: dict[str, str] = {}
+        if config.use_semantics and not config.semantic_dim:
+            raise ValueError("use_semantics needs semantic_dim, the width of the catalogue's text vectors: size "
+                             "the config from its catalogue (admodels.models.ad_features.initial_config)")
+        # After the feature tables, so that a model without semantics initialises exactly as before.
+        self.semantic = SemanticAdaptor(config.semantic_dim, d) if config.semantic_dim else None
         if ad_features is not None:
             self.attach_features(ad_features)
 
     def attach_features(self, ad_features: AdFeatures) -> None:
-        """Take each ad's feature codes from a catalogue (AdFeatures.from_catalog)."""
+        """Take each ad's feature codes (and text vectors) from a catalogue (AdFeatures.from_catalog)."""
+        if self.semantic is not None:
+            vectors = ad_features.semantic
+            shape = (self.config.n_items + 1, self.config.semantic_dim)
+            if vectors is None or vectors.shape != shape:
+                got = None if vectors is None else tuple(vectors.shape)
+                raise ValueError(f"the model reads text vectors of shape {shape}, the ad features hold {got}")
+            self.register_buffer("_semantic_vectors", torch.from_numpy(vectors).to(self.item_emb.weight.device),
+                                 persistent=False)
         missing = set(self.feature_emb) - set(ad_features.codes)
         if missing:
             raise ValueError(f"the ad features lack the model's feature(s) {sorted(missing)}")
@@ -201,13 +220,37 @@ class FedAdsModel(nn.Module):
         if len(self._code_buffers) != len(self.feature_emb):
             raise RuntimeError("this model declares ad features but has none attached; build it with the "
                                "AdFeatures of its catalogue (admodels.models.ad_features.model_features)")
-        return {name: getattr(self, buf)[ids] for name, buf in self._code_buffers.items()}
+        out = {name: getattr(self, buf)[ids] for name, buf in self._code_buffers.items()}
+        if self.semantic is not None:
+            out[AD_INDEX] = ids.unsqueeze(-1)  # the text vectors are read by the ad's own catalogue index
+        return out
+
+    @property
+    def reads_catalogue(self) -> bool:
+        """Whether ad_embed reads per-ad data from the catalogue (feature codes or text vectors)."""
+        return bool(len(self.feature_emb)) or self.semantic is not None
+
+    def semantic_embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """(..., D) the projected text vectors of ad indices ids: the semantic stage's output, what
+        distillation pulls id embeddings toward, and what a later language-model stage can read as soft
+        prompts (admodels.models.semantic)."""
+        if self.semantic is None:
+            raise RuntimeError("this model has no semantic stage (use_semantics)")
+        if not hasattr(self, "_semantic_vectors"):
+            raise RuntimeError("this model reads text vectors but has none attached; build it with the AdFeatures "
+                               "of its catalogue (admodels.models.ad_features.model_features)")
+        if ids.numel() > self._semantic_vectors.shape[0]:
+            # Linear: projecting every ad once and gathering equals gathering then projecting, and a batch of
+            # behaviour sequences reads far more rows than the catalogue holds.
+            return self.semantic(self._semantic_vectors)[ids]
+        return self.semantic(self._semantic_vectors[ids])
 
     def ad_embed(self, ids: torch.Tensor, codes: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """(..., D): id embedding + feature embeddings. codes: the feature rows of ids, given by a caller
-        that renumbered the id table (DP-SGD's row-sparse per-record gradients); by default read from ids."""
+        """(..., D): id embedding + feature embeddings (+ projected text vectors). codes: the feature rows of
+        ids, given by a caller that renumbered the id table (DP-SGD's row-sparse per-record gradients); by
+        default read from ids."""
         x = self.item_emb(ids)
-        if not len(self.feature_emb):
+        if not self.reads_catalogue:
             return x
         if self.training and self.config.id_dropout > 0:
             keep = torch.rand(ids.shape, device=ids.device) >= self.config.id_dropout
@@ -217,6 +260,8 @@ class FedAdsModel(nn.Module):
             c = codes[name]
             count = c.ne(0).sum(-1, keepdim=True).clamp(min=1).to(x.dtype)
             x = x + table(c).sum(-2) / count
+        if self.semantic is not None:
+            x = x + self.semantic_embed(codes[AD_INDEX][..., 0])
         return x
 
     def shared_scopes(self) -> dict[str, str]:

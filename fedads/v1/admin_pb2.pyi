@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RoundConfig(_message.Message):
-    __slots__ = ("sites", "fraction", "min_sites", "epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "train_deadline_s", "eval_deadline_s", "weighting", "plain_aggregation", "secagg_clip", "interest_beta", "personalise_epochs", "stage_deadline_s", "server_learning_rate", "private_lr_scale", "server_momentum", "local_steps", "accept_noise")
+    __slots__ = ("sites", "fraction", "min_sites", "epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "train_deadline_s", "eval_deadline_s", "weighting", "plain_aggregation", "secagg_clip", "interest_beta", "personalise_epochs", "stage_deadline_s", "server_learning_rate", "private_lr_scale", "server_momentum", "local_steps", "accept_noise", "distill_weight")
     SITES_FIELD_NUMBER: _ClassVar[int]
     FRACTION_FIELD_NUMBER: _ClassVar[int]
     MIN_SITES_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class RoundConfig(_message.Message):
     SERVER_MOMENTUM_FIELD_NUMBER: _ClassVar[int]
     LOCAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_NOISE_FIELD_NUMBER: _ClassVar[int]
+    DISTILL_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     sites: int
     fraction: float
     min_sites: int
@@ -53,7 +54,8 @@ class RoundConfig(_message.Message):
     server_momentum: float
     local_steps: int
     accept_noise: bool
-    def __init__(self, sites: _Optional[int] = ..., fraction: _Optional[float] = ..., min_sites: _Optional[int] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., train_deadline_s: _Optional[float] = ..., eval_deadline_s: _Optional[float] = ..., weighting: _Optional[str] = ..., plain_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., interest_beta: _Optional[float] = ..., personalise_epochs: _Optional[int] = ..., stage_deadline_s: _Optional[float] = ..., server_learning_rate: _Optional[float] = ..., private_lr_scale: _Optional[float] = ..., server_momentum: _Optional[float] = ..., local_steps: _Optional[int] = ..., accept_noise: _Optional[bool] = ...) -> None: ...
+    distill_weight: float
+    def __init__(self, sites: _Optional[int] = ..., fraction: _Optional[float] = ..., min_sites: _Optional[int] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., train_deadline_s: _Optional[float] = ..., eval_deadline_s: _Optional[float] = ..., weighting: _Optional[str] = ..., plain_aggregation: _Optional[bool] = ..., secagg_clip: _Optional[float] = ..., interest_beta: _Optional[float] = ..., personalise_epochs: _Optional[int] = ..., stage_deadline_s: _Optional[float] = ..., server_learning_rate: _Optional[float] = ..., private_lr_scale: _Optional[float] = ..., server_momentum: _Optional[float] = ..., local_steps: _Optional[int] = ..., accept_noise: _Optional[bool] = ..., distill_weight: _Optional[float] = ...) -> None: ...
 
 class StartRoundRequest(_message.Message):
     __slots__ = ("config",)

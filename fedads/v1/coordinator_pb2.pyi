@@ -75,7 +75,7 @@ class SitePrivacySettings(_message.Message):
     def __init__(self, unit: _Optional[str] = ..., clip_norm: _Optional[float] = ..., epsilon_budget: _Optional[float] = ..., delta: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., planned_rounds: _Optional[int] = ..., num_records: _Optional[int] = ...) -> None: ...
 
 class TrainConfig(_message.Message):
-    __slots__ = ("epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "weighting", "interest_beta", "personalise_epochs", "private_lr_scale", "local_steps")
+    __slots__ = ("epochs", "learning_rate", "batch_size", "prox_mu", "negatives", "seed", "weighting", "interest_beta", "personalise_epochs", "private_lr_scale", "local_steps", "distill_weight")
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,7 @@ class TrainConfig(_message.Message):
     PERSONALISE_EPOCHS_FIELD_NUMBER: _ClassVar[int]
     PRIVATE_LR_SCALE_FIELD_NUMBER: _ClassVar[int]
     LOCAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    DISTILL_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     epochs: int
     learning_rate: float
     batch_size: int
@@ -98,7 +99,8 @@ class TrainConfig(_message.Message):
     personalise_epochs: int
     private_lr_scale: float
     local_steps: int
-    def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., weighting: _Optional[str] = ..., interest_beta: _Optional[float] = ..., personalise_epochs: _Optional[int] = ..., private_lr_scale: _Optional[float] = ..., local_steps: _Optional[int] = ...) -> None: ...
+    distill_weight: float
+    def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., prox_mu: _Optional[float] = ..., negatives: _Optional[int] = ..., seed: _Optional[int] = ..., weighting: _Optional[str] = ..., interest_beta: _Optional[float] = ..., personalise_epochs: _Optional[int] = ..., private_lr_scale: _Optional[float] = ..., local_steps: _Optional[int] = ..., distill_weight: _Optional[float] = ...) -> None: ...
 
 class PeerIdentity(_message.Message):
     __slots__ = ("site_id", "identity_public_key")

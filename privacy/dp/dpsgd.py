@@ -108,7 +108,7 @@ class DPSGDStep:
         if rows:  # each record's private slices hold its own user only, at position 0
             users = torch.zeros_like(users)
         model = self.wrapped.model
-        codes = (model.feature_codes(seq), model.feature_codes(cands)) if len(model.feature_emb) else ({}, {})
+        codes = (model.feature_codes(seq), model.feature_codes(cands)) if model.reads_catalogue else ({}, {})
         if ITEM_TABLE in self.tables:
             rows[ITEM_TABLE], local = compact_ids(torch.cat([seq, cands], dim=1))
             seq, cands = local[:, :seq.shape[1]], local[:, seq.shape[1]:]
