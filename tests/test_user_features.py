@@ -135,3 +135,24 @@ def test_dp_sgd_refuses_user_features_rather_than_read_another_users(tmp_path):
     config, model, private = _model_and_state(tmp_path)
     with pytest.raises(ValueError, match="does not train user features"):
         DPSGDStep(model, private, TrainSettings(), noise_multiplier=1.0, clip_norm=1.0, sample_rate=0.1)
+
+
+def test_site_mode_serving_reads_the_sites_user_features(tmp_path):
+    from client_agent.local_store import LocalStore
+    from serving.site_mode import SitePrivateParameters
+
+    config, model, private = _model_and_state(tmp_path)
+    with torch.no_grad():
+        private.user_feature_emb["zip"].normal_()
+    keys = _keys("10", "11", "12", "u-13")
+    LocalStore(tmp_path / "state").save_private(private, keys)
+    with pytest.raises(ValueError, match="--site-data"):
+        SitePrivateParameters(tmp_path / "state", config)
+    site = SitePrivateParameters(tmp_path / "state", config, tmp_path)
+    assert torch.equal(site.private.user_feature_emb["zip"], private.user_feature_emb["zip"])
+    users = torch.tensor([site.user_index("10"), site.user_index("u-13")])
+    seq, cands = torch.tensor([[0, 3, 4, 5, 6]] * 2), torch.tensor([[7, 8]] * 2)
+    with torch.no_grad():
+        served = model.eval()(seq, cands, users, site.private)["ctr_logit"]
+        trained = model(seq, cands, users, private)["ctr_logit"]
+    torch.testing.assert_close(served, trained)
