@@ -21,7 +21,13 @@ def check_site(config: SiteConfig, catalog: Catalog, events: pa.Table | None = N
                           max_unknown_share=config.max_unknown_ad_share, source=source)
     if data.user_features is not None:
         try:
-            users = read_user_features(data.user_features)
+            # The declared columns must be there (a model reading one would find nothing).
+            users = read_user_features(data.user_features, data.user_feature_columns or None)
+            for name, values in data.public_user_features.items():
+                extra = set(users.column(name).to_pylist()) - set(values) - {None, ""}
+                if extra:
+                    report.warnings.append(f"{data.user_features.name}: public user feature {name!r} has values "
+                                           f"outside its declared list, read as unknown: {sorted(extra)[:5]}")
             have = set(users.column("user_id").to_pylist())
             missing = len(set(events.column("user_id").unique().to_pylist()) - have)
             if missing:

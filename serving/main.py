@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=32, help="most requests scored in one forward pass")
     p.add_argument("--site-state", default="",
                    help="site mode: a client-agent state folder whose private parameters serve that site's users")
+    p.add_argument("--site-data", default="",
+                   help="site mode, for a model that reads user features: the site's data folder (data.toml)")
     add_metrics_flags(p)
     add_health_flags(p)
     add_tls_flags(p)
@@ -69,7 +71,8 @@ def build_server(args) -> GrpcServer:
     torch.set_num_threads(args.threads)
     holder = ModelHolder(ModelRegistry(args.registry), args.model_version, trust=model_trust(args.audit_public_key))
     store = open_store(args.redis_url, args.max_seq_len, args.ttl_s, args.max_users)
-    site = SitePrivateParameters(Path(args.site_state), holder.current.config) if args.site_state else None
+    site = SitePrivateParameters(Path(args.site_state), holder.current.config,
+                                 Path(args.site_data) if args.site_data else None) if args.site_state else None
     batcher = MicroBatcher(args.max_batch, site.private if site else None)
     # Outcomes are counted inside authorisation, so a request refused for its certificate is not a serving error.
     server = GrpcServer(max_workers=args.workers,

@@ -22,9 +22,12 @@ from fedads.catalog.schema import UNKNOWN
 _ANY_ROWS = 1 << 62  # reads the newer catalogue's codes without the model's table-size check
 
 
-def extended_codes(features: list, model_catalog: Catalog, newer: Catalog) -> AdFeatures:
-    """Per feature, the codes of every ad of the newer catalogue as the model's tables read them."""
+def extended_codes(features: list, model_catalog: Catalog, newer: Catalog, text_dim: int = 0) -> AdFeatures:
+    """Per feature, the codes of every ad of the newer catalogue as the model's tables read them; with
+    text_dim, the newer catalogue's text vectors too."""
     base = AdFeatures.from_catalog(model_catalog, features).codes
+    # Growth keeps every ad's text vector, so the newer catalogue's vectors cover old and new ads alike.
+    semantic = AdFeatures.from_catalog(newer, [], text_dim).semantic if text_dim else None
     fresh = AdFeatures.from_catalog(newer, [{**f, "rows": _ANY_ROWS} for f in features]).codes
     n_old = model_catalog.n_ads
     out = {}
@@ -40,7 +43,7 @@ def extended_codes(features: list, model_catalog: Catalog, newer: Catalog) -> Ad
         width = max(old.shape[1], added.shape[1])
         pad = lambda c: np.pad(c, ((0, 0), (0, width - c.shape[1])))  # noqa: E731 - 0 is padding
         out[name] = np.concatenate([pad(old), pad(added)])
-    return AdFeatures(out)
+    return AdFeatures(out, semantic)
 
 
 def extend_model(model: FedAdsModel, model_catalog: Catalog, newer: Catalog) -> FedAdsModel:
@@ -52,6 +55,7 @@ def extend_model(model: FedAdsModel, model_catalog: Catalog, newer: Catalog) -> 
     ids = state["item_emb.weight"]
     state["item_emb.weight"] = np.concatenate([ids, np.zeros((n_new - config.n_items, ids.shape[1]), ids.dtype)])
     with torch.random.fork_rng():  # the copy's throwaway initialisation must not move the caller's RNG
-        out = FedAdsModel(grown, extended_codes(list(config.features), model_catalog, newer))
+        out = FedAdsModel(grown, extended_codes(list(config.features), model_catalog, newer,
+                                                 int(config.semantic_dim or 0)))
     out.load_shared_state(state)
     return out.eval()

@@ -11,13 +11,23 @@ from fedads.eventlog.keys import user_keys
 
 
 class SitePrivateParameters:
-    def __init__(self, state_dir: Path, config: ModelConfig):
+    def __init__(self, state_dir: Path, config: ModelConfig, site_data: Path | None = None):
+        """site_data: the site's data folder (its data.toml), where the model reads user features: their
+        codes come from the site's user-features table, as in training."""
         path = Path(state_dir) / "private.safetensors"
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: run the site's client-agent for at least one round first")
         saved = load_file(str(path))
         keys = saved.pop("user_keys").numpy()
-        self.private = PrivateUserState(config, len(keys))
+        codes = None
+        if config.user_features:
+            if site_data is None:
+                raise ValueError("the served model reads user features: give the site's data folder (--site-data)")
+            from admodels.models.user_features import UserFeatureCodes
+            from fedads.eventlog.site_data import SiteData
+
+            codes = UserFeatureCodes.build(SiteData.load(site_data), config.user_features, keys)
+        self.private = PrivateUserState(config, len(keys), user_features=codes)
         try:
             self.private.load_state_dict(saved)
         except RuntimeError as exc:

@@ -88,6 +88,8 @@ def run_ray(cfg: SimConfig, workdir: Path, options: RayOptions | None = None,
 
     if cfg.validation:
         raise ValueError("the Ray backend reports no val_* metrics; choose schedules with holdout='validation'")
+    if cfg.user_features:
+        raise ValueError("the Ray backend does not build user-feature models yet; run user_features in process")
     options = options or RayOptions()
     started = connect(options)
     try:

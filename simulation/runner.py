@@ -64,6 +64,7 @@ class SimConfig:
     seed: int = 0                                       # the data: partition, user sample, evaluation candidates
     train_seed: int = 0                                 # the training: initial shared model, shuffling, negatives
     model: dict = field(default_factory=dict)           # ModelConfig overrides (e.g. use_din=False)
+    user_features: bool = False                         # the model reads the sites' declared user features
     client_fraction: float = 1.0                        # < 1: train this fraction of the clients each round
     clients_per_round: int = 0                          # > 0: train this many clients each round (seeded draw)
     dp: list[dict] | dict | None = None                 # SitePrivacy kwargs, one dict for all or one per site
@@ -142,7 +143,8 @@ def start(cfg: SimConfig, workdir: Path):
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     specs, model_config = prepare_federation(cfg.dataset, cfg.sites, workdir, "in-process", cfg.max_users, cfg.seed,
-                                             partition_key=cfg.partition, model_overrides=cfg.model)
+                                             partition_key=cfg.partition, model_overrides=cfg.model,
+                                             user_features=cfg.user_features)
     if cfg.holdout == "validation":
         for s in specs:
             drop_test_items(s.data)

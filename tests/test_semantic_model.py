@@ -176,3 +176,25 @@ def test_the_round_config_carries_distill_weight_with_one_default():
     for bad in (-0.1, float("nan"), 1e6):
         with pytest.raises(RoundConfigError, match="distill weight"):
             RoundSettings.from_proto(pb.RoundConfig(distill_weight=bad))
+
+
+def test_serving_extends_a_semantic_model_to_ads_added_after_training(catalog, tmp_path):
+    """serving.newer_ads: an ad appended to the catalogue after training is embedded through its text."""
+    from serving.newer_ads import extend_model
+
+    catalog = catalog.write(tmp_path / "c1")
+    model = semantic_model(catalog, use_features=True).eval()
+    feed = pa.table({"ad_id": ["m-new"], "genres": ["Horror"], "title": ["Halloween II (1981)"]})
+    newer = build_catalog(pa.concat_tables([catalog.ads.select(["ad_id", "genres", "title"]), feed]), SCHEMA,
+                          parent=catalog, encoder=SentenceEncoder()).write(tmp_path / "c2")
+    grown = extend_model(model, catalog, newer)
+    new = newer.n_ads
+    with torch.no_grad():
+        known = torch.arange(1, catalog.n_ads + 1)
+        assert torch.allclose(grown.ad_embed(known), model.ad_embed(known), atol=1e-6)  # known ads do not move
+        # The new ad's id row is empty: what it is comes from its genre row and its projected text vector.
+        projected = grown.semantic_embed(torch.tensor([new]))
+        expected = grown.semantic(torch.from_numpy(newer.semantic[[new]]))
+        assert torch.allclose(projected, expected) and float(projected.norm()) > 0
+        sims = torch.nn.functional.cosine_similarity(grown.semantic_embed(known), projected)
+        assert int(sims.argmax()) + 1 in range(6, 11)  # nearest in the shared space: a horror ad

@@ -135,3 +135,48 @@ def test_dp_sgd_refuses_user_features_rather_than_read_another_users(tmp_path):
     config, model, private = _model_and_state(tmp_path)
     with pytest.raises(ValueError, match="does not train user features"):
         DPSGDStep(model, private, TrainSettings(), noise_multiplier=1.0, clip_norm=1.0, sample_rate=0.1)
+
+
+def test_site_mode_serving_reads_the_sites_user_features(tmp_path):
+    from client_agent.local_store import LocalStore
+    from serving.site_mode import SitePrivateParameters
+
+    config, model, private = _model_and_state(tmp_path)
+    with torch.no_grad():
+        private.user_feature_emb["zip"].normal_()
+    keys = _keys("10", "11", "12", "u-13")
+    LocalStore(tmp_path / "state").save_private(private, keys)
+    with pytest.raises(ValueError, match="--site-data"):
+        SitePrivateParameters(tmp_path / "state", config)
+    site = SitePrivateParameters(tmp_path / "state", config, tmp_path)
+    assert torch.equal(site.private.user_feature_emb["zip"], private.user_feature_emb["zip"])
+    users = torch.tensor([site.user_index("10"), site.user_index("u-13")])
+    seq, cands = torch.tensor([[0, 3, 4, 5, 6]] * 2), torch.tensor([[7, 8]] * 2)
+    with torch.no_grad():
+        served = model.eval()(seq, cands, users, site.private)["ctr_logit"]
+        trained = model(seq, cands, users, private)["ctr_logit"]
+    torch.testing.assert_close(served, trained)
+
+
+def test_client_agent_check_names_missing_declared_columns_and_undeclared_public_values(tmp_path):
+    from client_agent.config import SiteConfig
+    from client_agent.data_check import check_site
+    from fedads.datasets import synthetic
+
+    catalog = synthetic.catalog(tmp_path / "catalog", 5)
+    events = pa.table({"user_id": ["10", "11"], "ad_id": ["ad-1", "ad-2"], "timestamp": [1, 2], "click": [1, 1]})
+    data = tmp_path / "site" / "data"
+    data.mkdir(parents=True)
+    pq.write_table(events, data / "events.parquet")
+    pq.write_table(USERS, data / "users.parquet")
+    (tmp_path / "site" / "site.toml").write_text('site_id = "site-01"\ncoordinator = "127.0.0.1:1"\ndata = "data"\n'
+                                                 'state_dir = "state"\ninsecure = true\n')
+
+    def report(columns, public):
+        SiteData(data / "events.parquet", data / "users.parquet", True, "t", columns, public).write(data / "data.toml")
+        return check_site(SiteConfig.load(tmp_path / "site" / "site.toml"), catalog)
+
+    ok = report(["gender", "zip"], {"gender": ["F", "M"]})
+    assert ok.ok and any("'gender' has values outside its declared list" in w and "'X'" in w for w in ok.warnings)
+    missing = report(["gender", "income"], {})
+    assert not missing.ok and any("income" in e for e in missing.errors)

@@ -30,8 +30,9 @@ def _run(name: str, cfg: SimConfig, work: Path) -> dict:
     started = time.process_time()
     history = run(cfg, work / name, progress=False)
     best = max(history, key=lambda r: r.get("val_ad_auc", -1.0))
-    return {"name": name, "config": {k: getattr(cfg, k) for k in ("sites", "rounds", "lr", "model", "negatives",
-                                                                  "personalise_epochs", "max_targets_per_user")},
+    return {"name": name, "config": {k: getattr(cfg, k) for k in ("sites", "rounds", "epochs", "lr", "server_lr", "model",
+                                                                  "negatives", "personalise_epochs",
+                                                                  "max_targets_per_user", "user_features")},
             "history": history, "best_round": best["round"], "test": {k: best.get(k) for k in KEYS},
             "last": history[-1], "cpu_s": time.process_time() - started}
 
@@ -87,6 +88,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sites", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--epochs", type=int, default=1, help="local epochs per round (every run)")
+    ap.add_argument("--server-lr", type=float, default=1.0, help="global step η of the federated runs")
+    ap.add_argument("--user-features", action="store_true",
+                    help="the model reads the sites' declared user features (MovieLens demographics)")
     ap.add_argument("--runs", default="centralized,federated,federated-id-only")
     ap.add_argument("--model", default="{}", help="ModelConfig overrides as JSON")
     ap.add_argument("--out", default="reports")
@@ -94,10 +99,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     model = json.loads(args.model)
     base = dict(dataset=args.dataset, partition=args.partition, rounds=args.rounds, lr=args.lr, validation=True,
-                max_targets_per_user=30)
+                max_targets_per_user=30, epochs=args.epochs, user_features=args.user_features)
     variants = {"centralized": SimConfig(**base, sites=1, model=model),
-                "federated": SimConfig(**base, sites=args.sites, model=model, personalise_epochs=1),
-                "federated-id-only": SimConfig(**base, sites=args.sites, model={**model, "use_features": False})}
+                "federated": SimConfig(**base, sites=args.sites, model=model, personalise_epochs=1,
+                                       server_lr=args.server_lr),
+                "federated-id-only": SimConfig(**base, sites=args.sites, model={**model, "use_features": False},
+                                               server_lr=args.server_lr)}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.runs.split(","):
@@ -105,16 +112,18 @@ def main(argv=None) -> int:
             print(name, results[-1]["best_round"], {k: _fmt(v) for k, v in results[-1]["test"].items()},
                   f"{results[-1]['cpu_s']:.0f} CPU s", flush=True)
     catalog, datas = site_splits(args.dataset, args.sites, args.partition, 0)
-    baselines = {"popularity (all sites' counts)": popularity(datas, catalog.n_ads, 0, "test"),
-                 "logistic regression (centralized; category + history-category share)":
-                     logistic_regression(datas, catalog, 0, "test")}
+    baselines = {"popularity (all sites' counts)": popularity(datas, catalog.n_ads, 0, "test")}
+    if "category" in [f.name for f in catalog.schema.features]:  # the LR reads the ad's category
+        baselines["logistic regression (centralized; category + history-category share)"] = \
+            logistic_regression(datas, catalog, 0, "test")
     for name, m in baselines.items():
         print(name, {k: _fmt(m.get(k)) for k in KEYS}, flush=True)
     notes = [f"Split: leave-one-out (interaction-only data, sampled negatives in training: "
              f"{base['max_targets_per_user']} targets per user per epoch, 4 negatives each); test = each user's last item against 99 seeded "
              "negatives, validation = the second-to-last item against its own 99; the round of each run is the one "
              f"with the best pooled validation CTR AUC. {args.sites} sites by {args.partition}, {args.rounds} rounds "
-             f"of 1 local epoch, lr {args.lr}, model overrides {model}.",
+             f"of {args.epochs} local epoch(s), lr {args.lr}, server step {args.server_lr}, model overrides {model}"
+             f"{', user features' if args.user_features else ''}.",
              "Calibration: raw is Σ pCTR / Σ clicks over the 1 : 99 candidate sets; the model trains at 1 : 4, so "
              "the prior-corrected column reads pCTR at 1 : 99 (odds × 4/99; admodels.ad_eval.prior_corrected)."]
     out = Path(args.out) / f"ads_{args.dataset}"
