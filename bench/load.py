@@ -145,8 +145,15 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--insecure", action="store_true", help="plaintext gRPC (default: mTLS, as deployed)")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = run(args.sites, args.rounds, Path(tmp), tls=not args.insecure)
+    if args.sites < 1 or args.rounds < 1:
+        print("bench.load: --sites and --rounds must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = run(args.sites, args.rounds, Path(tmp), tls=not args.insecure)
+    except (RuntimeError, TimeoutError) as exc:  # a descriptor limit, a service that did not start, sites missing
+        print(f"bench.load: {exc}", file=sys.stderr)
+        return 1
     return 0 if all(r["state"] == "COMPLETED" for r in rows) else 1
 
 

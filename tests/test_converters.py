@@ -1,7 +1,10 @@
 """Each converter against its SOURCE.md, and MovieLens through the new path equals the old loader exactly."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -11,7 +14,7 @@ from admodels.data.partition import by_natural_key
 from admodels.data.paths import find_dataset
 from admodels.data.sequences import SequenceData
 from fedads.catalog.catalog import Catalog
-from fedads.datasets.converted import write_federation
+from fedads.datasets.converted import choose_users, split_users, write_federation
 from fedads.datasets.registry import convert
 from fedads.eventlog.check import check_events
 from fedads.eventlog.reader import read_events
@@ -125,3 +128,16 @@ def test_data_cli_converts_and_says_offline_fetches_in_one_line(tmp_path):
         res = subprocess.run([sys.executable, "-m", "fedads.datasets.cli", *args], capture_output=True, text=True,
                              timeout=300)
         assert res.returncode == 2 and fragment in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_one_client_per_user_skips_users_without_events():
+    # ML-1M offline has ratings for users 1-2999 of 6,040: a client per user must not include the others,
+    # whose clients could neither train nor be evaluated. Here: ML-100K with its first 100 users' events removed.
+    small = convert("ml-100k")
+    silent = pa.array(small.user_ids[:100])
+    conv = dataclasses.replace(small, events=small.events.filter(pc.invert(pc.is_in(small.events.column("user_id"),
+                                                                                    value_set=silent))))
+    sites = split_users(conv, choose_users(conv, 0, 0), 0, "user", 0)
+    assert len(sites) == 843 and all(len(s) == 1 for s in sites)
+    assert set(np.concatenate(sites)) == set(small.user_ids[100:])
+    assert len(split_users(small, choose_users(small, 0, 0), 0, "user", 0)) == 943  # every ML-100K user has events

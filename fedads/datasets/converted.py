@@ -59,7 +59,11 @@ def choose_users(conv: Converted, max_users: int, seed: int) -> np.ndarray:
 def split_users(conv: Converted, users: np.ndarray, n_sites: int, split_by: str, seed: int) -> list[np.ndarray]:
     """`KEY` (a natural key), `dirichlet:ALPHA[:KEY]` over a key, or `user` (one user per site)."""
     if split_by == "user":
-        return one_user_per_site(users)
+        # A client per user with events: one without (ML-1M's users 3000-6040 offline) could neither train nor
+        # be evaluated, and its client would fail the round.
+        have = pc.is_in(pa.array(users), value_set=pc.unique(conv.events.column("user_id"))).to_numpy(
+            zero_copy_only=False)
+        return one_user_per_site(users[have])
     pos = {u: i for i, u in enumerate(conv.user_ids)}
     at = np.array([pos[u] for u in users], dtype=np.int64)
     if split_by.startswith("dirichlet:"):
