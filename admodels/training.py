@@ -24,6 +24,9 @@ from admodels.models.semantic import Distillation, item_counts
 # admodels.models.semantic): TrainSettings, the simulation and the agent's reading of a TrainConfig.
 DISTILL_WEIGHT = 0.0
 
+NEGATIVES_FROM = "catalogue"
+NEGATIVE_SOURCES = ("catalogue", "site")
+
 # The one default of the private parameters' rate (× lr): local training, federated rounds
 # (coordinator/round_config.py) and the agent's reading of a TrainConfig that leaves it 0.
 PRIVATE_LR_SCALE = 0.1
@@ -50,6 +53,10 @@ class TrainSettings:
     # λ of the distillation term pulling rarely seen ads' id embeddings toward their projected semantics
     # (admodels.models.semantic.Distillation); needs a model with semantics; 0: off.
     distill_weight: float = DISTILL_WEIGHT
+    # Where sampled negatives come from: "catalogue" (every ad) or "site" (the ads of the site's own
+    # training records, its slice of the catalogue). A site of one domain then never pushes down the
+    # ads of another domain, nor ads no site has shown yet, as negatives it never showed.
+    negatives_from: str = NEGATIVES_FROM
 
 
 @dataclass
@@ -87,17 +94,33 @@ def _epoch_targets(data: SequenceData, settings: TrainSettings, rng: np.random.G
     return rng.permutation(epoch_targets(data, settings.max_targets_per_user))
 
 
+def negative_pool(data, negatives_from: str) -> torch.Tensor | None:
+    """The ad indices negatives are drawn from (None: every ad of the catalogue)."""
+    if negatives_from not in NEGATIVE_SOURCES:
+        raise ValueError(f"negatives_from must be one of {', '.join(NEGATIVE_SOURCES)}, not {negatives_from!r}")
+    if negatives_from == "catalogue" or isinstance(data, ImpressionData):
+        return None
+    from admodels.models.semantic import item_counts
+
+    pool = np.flatnonzero(item_counts(data) > 0)
+    return torch.from_numpy(pool) if len(pool) > 1 else None
+
+
 def candidate_batch(data: SequenceData, idx: np.ndarray, negatives: int, gen: torch.Generator,
-                    device: torch.device) -> tuple[torch.Tensor, ...]:
+                    device: torch.device, pool: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
     """(histories, users, candidates with the target first, labels) for training targets idx; labels (B, 2)
     hold each target's conversion and value target. Impression data: its own ad as the one candidate and no
-    sampled negatives; labels (B, 3) hold click, conversion and value (ImpressionData.batch)."""
+    sampled negatives; labels (B, 3) hold click, conversion and value (ImpressionData.batch). pool: the ads
+    negatives are drawn from (negative_pool), uniformly; None: the whole catalogue."""
     if isinstance(data, ImpressionData):
         return data.batch(idx, device)
     seq = torch.from_numpy(data.histories(idx)).to(device)
     users = torch.from_numpy(data.user_of(idx)).to(device)
     pos = torch.from_numpy(data.items[idx]).to(device)
-    neg = torch.randint(1, data.n_items + 1, (len(idx), negatives), generator=gen).to(device)
+    if pool is None:
+        neg = torch.randint(1, data.n_items + 1, (len(idx), negatives), generator=gen).to(device)
+    else:
+        neg = pool[torch.randint(0, len(pool), (len(idx), negatives), generator=gen)].to(device)
     labels = torch.from_numpy(np.stack([data.conversions[idx], data.values[idx]], 1)).to(device)
     return seq, users, torch.cat([pos.unsqueeze(1), neg], dim=1), labels
 
@@ -205,6 +228,7 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
         stepper.load_state_dict(optimizer_state)
     rng = np.random.default_rng(settings.seed)
     gen = torch.Generator().manual_seed(settings.seed)
+    pool = negative_pool(data, settings.negatives_from)
     group_mass = torch.zeros(model.config.groups, dtype=torch.float64)
     total_loss, total_n, started = 0.0, 0, time.perf_counter()
     n_records = len(epoch_targets(data, settings.max_targets_per_user))
@@ -220,7 +244,7 @@ def train_local(model: FedAdsModel, private: PrivateUserState | None, data: Sequ
                    unit="batch")
         last_epoch, last_n = epoch == epochs - 1, 0
         for idx in bar:
-            loss_sum, gate = stepper.step(*candidate_batch(data, idx, settings.negatives, gen, device))
+            loss_sum, gate = stepper.step(*candidate_batch(data, idx, settings.negatives, gen, device, pool))
             total_loss += loss_sum
             total_n += len(idx)
             if last_epoch:

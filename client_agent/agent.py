@@ -61,7 +61,8 @@ class SiteAgent:
         self.catalogs = SiteCatalogs(config.state_dir / "catalogs", self._fetch_catalog)
         self.trainer = SiteTrainer(config.site_id, config.site_data(), self.store, config.device, config.threads,
                                    config.max_targets_per_user, config.eval_negatives, config.eval_seed, privacy,
-                                   config.embedding_noise, config.keep_optimizer_state, catalogs=self.catalogs)
+                                   config.embedding_noise, config.keep_optimizer_state, catalogs=self.catalogs,
+                                   negatives_from=config.negatives_from)
         self.transport: Transport | None = None  # known once enrolled (mTLS needs the issued certificate)
         self.coordinator = self.registry = None
         self._aggregators: dict[str, aggregator_pb2_grpc.AggregatorServiceStub] = {}

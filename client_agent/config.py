@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from admodels.training import NEGATIVE_SOURCES, NEGATIVES_FROM
 from fedads.eventlog.site_data import SiteData
 from fedads.tomlfile import read_toml
 
@@ -48,6 +49,10 @@ class SiteConfig:
     # SF-UBM-style perturbation of the shared item embeddings: per-row Gaussian noise of this size
     # relative to the row's norm (0: off); the resulting cosine similarity is logged and recorded.
     embedding_noise: float = 0.0
+    # Where training's sampled negatives come from: "catalogue" (every ad) or "site" (the ads of the site's
+    # own records). "site" suits a partner whose domain is a slice of the catalogue (books beside movies):
+    # it never trains other domains' ads, or ads nobody has shown yet, down as its negatives.
+    negatives_from: str = NEGATIVES_FROM
     # `client-agent check`: a local catalogue folder to check against before the site is enrolled (once
     # enrolled, the agent checks against the federation's newest catalogue), and the share of rows naming
     # unknown ads above which the event log is refused.
@@ -73,6 +78,9 @@ class SiteConfig:
             if raw.get(key):
                 raw[key] = (base / raw[key]).resolve()
         config = cls(**raw)
+        if config.negatives_from not in NEGATIVE_SOURCES:
+            raise ConfigError(f"site config {path}: negatives_from must be one of {', '.join(NEGATIVE_SOURCES)}, "
+                              f"not {config.negatives_from!r}")
         if not config.insecure and not config.ca_file:
             raise ConfigError(f"site config {path}: set ca_file (the federation CA certificate from "
                               "`coordinatorctl enroll --ca-file`), or insecure = true for plaintext local development")

@@ -15,7 +15,7 @@ from admodels.data.sequences import SequenceData
 from admodels.models.ad_features import model_features
 from admodels.models.fedads_model import FedAdsModel, ModelConfig
 from admodels.models.user_features import UserFeatureCodes
-from admodels.training import (PRIVATE_LR_SCALE, LocalStep, TrainSettings, epoch_targets, evaluate,
+from admodels.training import (NEGATIVES_FROM, PRIVATE_LR_SCALE, LocalStep, TrainSettings, epoch_targets, evaluate,
                                evaluate_full_ranking, evaluate_impressions, pick_device, train_local)
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import SitePrivacy
@@ -73,7 +73,8 @@ class SiteTrainer:
     def __init__(self, site_id: str, data: SiteData, store: LocalStore, device: str = "auto", threads: int = 0,
                  max_targets_per_user: int = 0, eval_negatives: int = 99, eval_seed: int = 0,
                  privacy: SitePrivacy | None = None, embedding_noise: float = 0.0,
-                 keep_optimizer_state: bool = False, catalogs=None, validation: bool = False):
+                 keep_optimizer_state: bool = False, catalogs=None, validation: bool = False,
+                 negatives_from: str = NEGATIVES_FROM):
         self.site_id = site_id
         self.site_data = data
         self.events = read_events(data.events)
@@ -83,6 +84,7 @@ class SiteTrainer:
         if threads:
             torch.set_num_threads(threads)
         self.max_targets_per_user = max_targets_per_user
+        self.negatives_from = negatives_from
         # Hold each user's second-to-last interaction out too, as the split schedules are chosen on.
         self.validation = validation
         self.eval_negatives = eval_negatives
@@ -178,7 +180,8 @@ class SiteTrainer:
                                  seed=train_cfg.seed + self.private_seed,
                                  max_targets_per_user=self.max_targets_per_user,
                                  private_lr_scale=train_cfg.private_lr_scale or PRIVATE_LR_SCALE,
-                                 max_steps=train_cfg.local_steps, distill_weight=train_cfg.distill_weight)
+                                 max_steps=train_cfg.local_steps, distill_weight=train_cfg.distill_weight,
+                                 negatives_from=self.negatives_from)
         step_factory = LocalStep
         if self.privacy.record_level:
             self.privacy.configure_records(len(epoch_targets(data, settings.max_targets_per_user)),
@@ -253,7 +256,8 @@ class SiteTrainer:
                                      batch_size=tune_cfg.batch_size or 256, negatives=tune_cfg.negatives or 4,
                                      seed=tune_cfg.seed + self.private_seed + 1,
                                      max_targets_per_user=self.max_targets_per_user,
-                                     private_lr_scale=tune_cfg.private_lr_scale or PRIVATE_LR_SCALE)
+                                     private_lr_scale=tune_cfg.private_lr_scale or PRIVATE_LR_SCALE,
+                                     negatives_from=self.negatives_from)
             train_local(model, private, data, settings, self.device)
             self.store.save_personalised(model.shared_state(), manifest["version"])
             tuned = self._evaluate(model, private, data, auc_inputs, split)

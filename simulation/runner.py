@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from admodels.ad_eval import pool
 from admodels.metrics import auc
-from admodels.training import DISTILL_WEIGHT
+from admodels.training import DISTILL_WEIGHT, NEGATIVES_FROM
 from client_agent.local_store import LocalStore
 from client_agent.site_privacy import BudgetExhausted, SitePrivacy
 from client_agent.site_trainer import SiteTrainer
@@ -47,6 +47,7 @@ class SimConfig:
     final_lr: float = 0.0                               # > 0: cosine decay of the local lr from lr to final_lr
     batch_size: int = 256
     negatives: int = 4
+    negatives_from: str = NEGATIVES_FROM                # "site": negatives from each site's own ads (SiteConfig)
     prox_mu: float = 0.0
     distill_weight: float = DISTILL_WEIGHT              # λ of semantic distillation (needs model use_semantics)
     private_lr_scale: float = 1.0                       # the private parameters' lr as a multiple of lr
@@ -93,7 +94,8 @@ def make_trainer(cfg: SimConfig, k: int, site_id: str, folder: Path, state: Path
     return SiteTrainer(site_id, SiteData.load(folder / "data"), LocalStore(state), "auto", 0,
                        cfg.max_targets_per_user, 99, cfg.seed, _privacy_for(cfg, k, state),
                        keep_optimizer_state=cfg.keep_optimizer_state,
-                       catalogs=CatalogStore(Path(folder).parents[1] / "registry"), validation=cfg.validation)
+                       catalogs=CatalogStore(Path(folder).parents[1] / "registry"), validation=cfg.validation,
+                       negatives_from=cfg.negatives_from)
 
 
 @contextlib.contextmanager

@@ -80,7 +80,8 @@ def main(argv=None) -> int:
     ap.add_argument("--distill-weight", default="1.0,0.1", help="λ of the distillation rows, comma-separated")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--parts", default="cold,domains,privacy",
-                    help="cold (all four cold-start rows), distill (its distillation rows only), domains, privacy")
+                    help="cold (all four cold-start rows), distill (its distillation rows only), domains, privacy, "
+                         "site-negatives (semantics, distillation and both domain runs with negatives_from = site)")
     ap.add_argument("--append", action="store_true", help="add these runs to the saved reports/semantic.json")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/fedads-bench-semantic"))
     ap.add_argument("--out", type=Path, default=Path("reports"))
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
         results.update({k: v for k, v in json.loads(json_path.read_text()).items() if k not in ("runs", "settings")})
     distill = [RunSpec(f"+ distillation λ={w:g}", SEMANTICS, distill_weight=w)
                for w in map(float, args.distill_weight.split(","))]
-    if parts & {"cold", "privacy", "distill"}:
+    if parts & {"cold", "privacy", "distill", "site-negatives"}:
         results["cold_split"] = derive(base, args.workdir / "cold", lambda d: make_cold(d, catalog, args.seed))
     if "cold" in parts:
         jobs += [("cold", s, "cold") for s in (
@@ -117,6 +118,13 @@ def main(argv=None) -> int:
             RunSpec("ID + features + semantics", SEMANTICS), *distill)]
     elif "distill" in parts:
         jobs += [("cold", s, "cold") for s in distill]
+    if "site-negatives" in parts:
+        site = dict(negatives_from="site")
+        results["domain_split"] = derive(base, args.workdir / "domains", lambda d: make_domains(d, catalog))
+        jobs += [("domains", RunSpec("comedy alone, site negatives", SEMANTICS, sites=COMEDY_SITES, **site), "domains"),
+                 ("domains", RunSpec("drama + comedy, site negatives", SEMANTICS, **site), "domains"),
+                 ("cold", RunSpec("semantics, site negatives", SEMANTICS, **site), "cold"),
+                 ("cold", RunSpec("+ distillation λ=1, site negatives", SEMANTICS, distill_weight=1.0, **site), "cold")]
     if "domains" in parts:
         results["domain_split"] = derive(base, args.workdir / "domains", lambda d: make_domains(d, catalog))
         jobs += [("domains", RunSpec("comedy alone (single-domain)", SEMANTICS, sites=COMEDY_SITES), "domains"),
@@ -129,6 +137,7 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         trainers, manifest, weights = federate(args.workdir / template, args.workdir / "run", spec, cfg)
         record = {"table": table, "name": spec.name, "model": spec.model, "distill_weight": spec.distill_weight,
+                  "negatives_from": spec.negatives_from,
                   "embedding_noise": spec.embedding_noise, "embedding_cosine": manifest["bench_embedding_cosine"],
                   "sites": list(spec.sites) or "all"}
         if table == "cold":

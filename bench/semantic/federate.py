@@ -32,6 +32,7 @@ class RunSpec:
     distill_weight: float = 0.0
     embedding_noise: float = 0.0
     sites: tuple[str, ...] = ()          # empty: every site of the template
+    negatives_from: str = "catalogue"    # "site": training negatives from each site's own ads
     extra: dict = field(default_factory=dict)
 
 
@@ -58,7 +59,8 @@ def federate(template: Path, run_dir: Path, spec: RunSpec, cfg: SimConfig) -> tu
     registry, catalogs = local_registry(run_dir, model_config, seed=cfg.train_seed)
     trainers = [SiteTrainer(f.name, SiteData.load(f / "data"), LocalStore(f / "state"), "cpu", 1,
                             cfg.max_targets_per_user, 99, cfg.seed, SitePrivacy(f / "state"),
-                            embedding_noise=spec.embedding_noise, catalogs=catalogs, validation=True)
+                            embedding_noise=spec.embedding_noise, catalogs=catalogs, validation=True,
+                            negatives_from=spec.negatives_from)
                 for f in folders]
     cfg = SimConfig(**{**cfg.__dict__, "distill_weight": spec.distill_weight})
     manifest, weights = registry.read_bytes(0)
