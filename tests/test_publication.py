@@ -82,13 +82,13 @@ def test_killed_after_the_commit_the_round_completes_with_its_version_published(
     assert version in [m["version"] for m in fed.ctl_json("models")]
 
 
-def test_recovery_resolves_every_leftover_of_a_killed_publisher(tmp_path):
+def _aggregating_round(tmp_path):
+    """A publisher with a first version, and round 1 in its aggregating stage, as a coordinator leaves them."""
     import numpy as np
 
     from coordinator.audit import AuditLog, load_or_create_key
     from coordinator.publication import Publisher
     from coordinator.store import CoordinatorStore
-    from fedads.runtime import manifest_signing, staging
 
     store = CoordinatorStore(f"sqlite:///{tmp_path / 'c.db'}")
     registry = ModelRegistry(tmp_path / "registry")
@@ -98,6 +98,13 @@ def test_recovery_resolves_every_leftover_of_a_killed_publisher(tmp_path):
     store.create_enrollment("site-a")
     rid = store.create_round({}, 1, {"site-a": "h" * 64})
     store.set_round_state(rid, "AGGREGATING")
+    return store, registry, publisher, t, base, rid
+
+
+def test_recovery_resolves_every_leftover_of_a_killed_publisher(tmp_path):
+    from fedads.runtime import manifest_signing, staging
+
+    store, registry, publisher, t, base, rid = _aggregating_round(tmp_path)
     built_on_base = {"base_sha256": base["sha256"]}
     committed = registry.publish_successor(base, {"w": t["w"] + 1}, round_id=rid, staged=True, extras=built_on_base)
     publisher.record(rid, committed)  # the durable step only: as a coordinator killed before the rename leaves it
@@ -128,21 +135,11 @@ def test_recovery_resolves_every_leftover_of_a_killed_publisher(tmp_path):
 
 
 def test_a_round_built_on_an_altered_base_is_never_signed(tmp_path):
-    import numpy as np
     import pytest
 
-    from coordinator.audit import AuditLog, load_or_create_key
-    from coordinator.publication import Publisher
-    from coordinator.store import CoordinatorStore, StoreError
+    from coordinator.store import StoreError
 
-    store = CoordinatorStore(f"sqlite:///{tmp_path / 'c.db'}")
-    registry = ModelRegistry(tmp_path / "registry")
-    publisher = Publisher(store, registry, AuditLog(store, load_or_create_key(tmp_path / "audit.key")))
-    t = {"w": np.zeros(3, np.float32)}
-    base = publisher.publish_initial({"tensors": t, "scopes": {"w": "global"}, "model_config": {}})
-    store.create_enrollment("site-a")
-    rid = store.create_round({}, 1, {"site-a": "h" * 64})
-    store.set_round_state(rid, "AGGREGATING")
+    store, registry, publisher, t, base, rid = _aggregating_round(tmp_path)
     records = len(publisher.audit.records())
     # What an aggregator reading a swapped registry file (with its manifest rewritten to match) reports.
     forged = registry.publish_successor(base, {"w": t["w"] + 1}, round_id=rid, staged=True,
