@@ -94,8 +94,11 @@ def test_job_runs_watches_stops_and_resumes_after_kill_9(federation_factory):
     _until(lambda: all("round stopped by the coordinator" in (fed.workdir / f"{s.site_id}.log").read_text()
                        for s in fed.sites), what="both sites told of the stop")
     logs = [json.loads(line) for line in fed.ctl("logs", str(round_id), "--json").stdout.splitlines()]
-    assert [e["event"] for e in logs][:2] == ["round_started", "train opened"]
-    assert "train closed" in [e["event"] for e in logs] and logs == sorted(logs, key=lambda e: e["time"])
+    # The job's own record of the round (job_round_started) is written by the job runner once the round has
+    # started, so it may fall before or after the stage's opening: only the round's own order is fixed.
+    names = [e["event"] for e in logs]
+    assert names[0] == "round_started" and names.index("train opened") < names.index("train closed")
+    assert logs == sorted(logs, key=lambda e: e["time"])
     again = fed.ctl("stop", str(job2["job_id"]), check=False)
     assert again.returncode == 1 and again.stderr.count("\n") == 1 and "already ended as STOPPED" in again.stderr
 
