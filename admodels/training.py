@@ -100,8 +100,6 @@ def negative_pool(data, negatives_from: str) -> torch.Tensor | None:
         raise ValueError(f"negatives_from must be one of {', '.join(NEGATIVE_SOURCES)}, not {negatives_from!r}")
     if negatives_from == "catalogue" or isinstance(data, ImpressionData):
         return None
-    from admodels.models.semantic import item_counts
-
     pool = np.flatnonzero(item_counts(data) > 0)
     return torch.from_numpy(pool) if len(pool) > 1 else None
 

@@ -208,3 +208,22 @@ def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
             return value
         time.sleep(0.2)
     raise TimeoutError(f"{what} not reached in {timeout:.0f}s")
+
+
+PRIVATE_ROWS = ("user_emb", "ffn_down", "ffn_up")
+
+
+def assert_private_rows_not_sent(site_folder: Path, wire: bytes, names=PRIVATE_ROWS) -> int:
+    """Every non-zero row of the site's private tensors `names` is absent from the captured bytes; returns
+    how many rows were checked."""
+    import numpy as np
+    from safetensors.torch import load_file
+
+    private = load_file(str(Path(site_folder) / "state" / "private.safetensors"))
+    checked = 0
+    for name in names:
+        for row in private[name].numpy().reshape(-1, private[name].shape[-1]):
+            if np.any(row != 0):
+                assert row.astype("<f4").tobytes() not in wire, f"{Path(site_folder).name} leaked a row of {name}"
+                checked += 1
+    return checked
