@@ -64,8 +64,8 @@ def load_version(registry: ModelRegistry, version: int, trust: ModelTrust | None
     model.eval()
     ad_catalog = catalog
     newest = store.latest_version()
-    if config.features and newest > catalog.version:
-        # Ads added since the model's catalogue are scored through their features (serving.newer_ads).
+    if model.reads_catalogue and newest > catalog.version:
+        # Ads added since the model's catalogue are scored through their features and text (serving.newer_ads).
         try:
             ad_catalog = store.get(newest)
             model = extend_model(model, catalog, ad_catalog)
@@ -150,7 +150,7 @@ class ModelHolder:
         loaded = None
         if not self.pinned_version:
             loaded = self._newest_intact(self.registry.versions(), floor=self.current.version)
-        if loaded is None and self.current.config.features and \
+        if loaded is None and self.current.model.reads_catalogue and \
                 CatalogStore(self.registry.root).latest_version() > self.current.ad_catalog_version:
             try:
                 loaded = load_version(self.registry, self.current.version, self.trust)
